@@ -1,0 +1,25 @@
+# MixMIM-B pretraining model (reference sheet: C=128, depths 2-2-18-2, heads
+# 4-8-16-32, windows 14-14-14-7 at 224; decoder 8 x 512, 16 heads).
+model = dict(
+    type='MixMIMPretrainer',
+    mask_mode='per_pair',
+    odd_batch='drop',
+    backbone=dict(
+        type='MixMIMEncoder',
+        arch='b',
+        img_size=224,
+        window_size=[14, 14, 14, 7],
+        drop_path_rate=0.0),
+    neck=dict(
+        type='MixMIMDualDecoder',
+        num_patches=49,
+        in_channels=1024,
+        patch_size=32,
+        decoder_embed_dim=512,
+        decoder_depth=8,
+        decoder_num_heads=16),
+    head=dict(
+        type='MixMIMDualHead',
+        norm_pix=True,
+        patch_size=32,
+        loss=dict(type='PixelReconstructionLoss', criterion='L2')))

@@ -1,0 +1,3 @@
+from .mixmim_encoder import MixMIMEncoder
+
+__all__ = ['MixMIMEncoder']

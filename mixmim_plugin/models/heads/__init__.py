@@ -1,0 +1,3 @@
+from .mixmim_head import MixMIMDualHead
+
+__all__ = ['MixMIMDualHead']

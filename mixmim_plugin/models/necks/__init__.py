@@ -1,0 +1,3 @@
+from .mixmim_decoder import MixMIMDualDecoder
+
+__all__ = ['MixMIMDualDecoder']

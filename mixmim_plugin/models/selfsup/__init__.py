@@ -1,0 +1,3 @@
+from .mixmim import MixMIMPretrainer
+
+__all__ = ['MixMIMPretrainer']

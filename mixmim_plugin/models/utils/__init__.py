@@ -1,0 +1,8 @@
+from .token_layout import (GroupLayout, WindowLayout, build_layout,
+                           resolve_window)
+from .window_attention import WindowMSA, relative_position_index
+
+__all__ = [
+    'GroupLayout', 'WindowLayout', 'WindowMSA', 'build_layout',
+    'relative_position_index', 'resolve_window'
+]

@@ -1,0 +1,5 @@
+# Metadata lives in setup.cfg; this file exists for editable installs with
+# older pip/setuptools front ends.
+from setuptools import setup
+
+setup()
