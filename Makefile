@@ -19,10 +19,10 @@ demo: data
 	$(PY) tools/demo.py --data $(DATA) --work-dir $(DEMO_DIR)
 
 test: env
-	$(PY) -m pytest tests -q
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest tests -q
 
 test-fast: env
-	$(PY) -m pytest tests -q -m "not slow"
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest tests -q -m "not slow"
 
 lint: env
 	$(PY) -m flake8 mixmim_plugin tools tests configs

@@ -13,6 +13,7 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.drop import DropPath
 from mmcv.cnn.bricks.transformer import FFN, PatchEmbed, PatchMerging
 from mmengine.model import BaseModule, ModuleList
+from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.models.utils import (build_2d_sincos_position_embedding,
                                      resize_pos_embed)
@@ -188,6 +189,13 @@ class MixMIMEncoder(BaseBackbone):
         norm_cfg: normalization layers.
         with_cp: gradient checkpointing of every block.
         frozen_stages: freeze the patch embedding (0) and stages ``1..n``.
+        masked_attn: in ``forward_mixed``, restrict attention to tokens of
+            the same source image (MixMIM's default).
+        mix_embed: in ``forward_mixed``, add one of two learned vectors per
+            stage (``mix_embeds.{stage}``, shape (2, C)) to every token at
+            the stage's start, telling the two source images apart: the
+            paper's alternative to masked attention (use it with
+            ``masked_attn=False``).
         init_cfg: initialization config.
     """
     arch_zoo = {
@@ -232,6 +240,8 @@ class MixMIMEncoder(BaseBackbone):
                  norm_cfg: dict = dict(type='LN'),
                  with_cp: bool = False,
                  frozen_stages: int = -1,
+                 masked_attn: bool = True,
+                 mix_embed: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         settings = self._arch_settings(arch)
@@ -269,6 +279,14 @@ class MixMIMEncoder(BaseBackbone):
                                                self.embed_dims))
         self.drop_after_pos = nn.Dropout(p=drop_rate)
 
+        # as mmpretrain and the authors, a window at least as large as the
+        # stage map at ``img_size`` is clipped to it, which sizes the bias
+        # table (stages 3 and 4 at 224 are global)
+        self.window_size = [
+            min(w,
+                min(self.patch_resolution) // 2**i)
+            for i, w in enumerate(self.window_size)
+        ]
         rates = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
         block_cfg = dict(
             mlp_ratio=mlp_ratio,
@@ -292,6 +310,10 @@ class MixMIMEncoder(BaseBackbone):
         self.num_features = [
             self.embed_dims * 2**i for i in range(self.num_stages)
         ]
+        self.masked_attn = masked_attn
+        self.mix_embeds = nn.ParameterList(
+            [nn.Parameter(torch.zeros(2, c))
+             for c in self.num_features]) if mix_embed else None
         # the last stage's norm is pretrained (``norm``); other outputs get a
         # fresh ``norm{i}`` each
         self.norm = build_norm_layer(norm_cfg, self.num_features[-1])[1]
@@ -340,6 +362,9 @@ class MixMIMEncoder(BaseBackbone):
         for module in self.modules():
             if isinstance(module, WindowMSA):
                 module.init_weights()
+        if self.mix_embeds is not None:
+            for embed in self.mix_embeds:
+                trunc_normal_(embed, std=.02)
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:
@@ -407,9 +432,13 @@ class MixMIMEncoder(BaseBackbone):
             (B, h_out * w_out, C) normalized last-stage tokens.
         """
         x, hw = self.embed(x)
-        for stage in self.layers:
+        for i, stage in enumerate(self.layers):
             groups = self.groups_at(mix_mask, hw)
-            x, hw, _, _ = stage(x, hw, groups, prefer_groups)
+            if self.mix_embeds is not None:
+                embed = self.mix_embeds[i].to(x.dtype)
+                x = x + embed[groups.flatten(1).long()]
+            x, hw, _, _ = stage(x, hw, groups if self.masked_attn else None,
+                                prefer_groups)
         return self.norm(x)
 
     @staticmethod

@@ -98,7 +98,7 @@ class GroupLayout:
             per distinct mask (the two images of a pair share a mask; with
             the authors' one mask per batch, U = 1).
         mask_index: ``(B,)`` long, the distinct mask of each sample; None
-            when U is 1 or B (the bias then broadcasts or is per sample).
+            when U is 1 (the bias broadcasts) or the map is the identity.
     """
     batch: int
     hw: Size
@@ -202,6 +202,7 @@ def _group_layout(hw: Size, groups: Tensor) -> Optional[GroupLayout]:
     for s, e in spans:
         idx = distinct_order[:, s:e]
         rel_index.append(idx.unsqueeze(-1) * N + idx.unsqueeze(-2))
-    if distinct.shape[0] in (1, B):
-        mask_index = None
+    identity = torch.arange(B, device=mask_index.device)
+    if distinct.shape[0] == 1 or torch.equal(mask_index, identity):
+        mask_index = None  # the bias broadcasts, or is already per sample
     return GroupLayout(B, hw, order, spans, rel_index, mask_index)

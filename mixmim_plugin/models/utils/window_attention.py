@@ -31,15 +31,24 @@ Size = Tuple[int, int]
 
 
 @lru_cache(maxsize=32)
-def relative_position_index(window: Size) -> Tensor:
-    """(N, N) index into a ``(2wh - 1) * (2ww - 1)`` bias table (N = wh*ww),
-    Swin's convention: ``(dy + wh - 1) * (2ww - 1) + (dx + ww - 1)``."""
+def relative_position_index(window: Size,
+                            table_window: Optional[Size] = None) -> Tensor:
+    """(N, N) index of each token pair's offset in a bias table (N = wh*ww).
+
+    The table covers the offsets of ``table_window`` (default: ``window``):
+    ``(2th - 1) * (2tw - 1)`` entries, Swin's convention
+    ``(dy + th - 1) * (2tw - 1) + (dx + tw - 1)``. ``window`` must fit in it.
+    """
     wh, ww = window
+    th, tw = table_window or window
+    if wh > th or ww > tw:
+        raise ValueError(f'window {window} exceeds the table window '
+                         f'{table_window}')
     coords = torch.stack(
         torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing='ij'))
     coords = coords.flatten(1)  # 2, N
     rel = coords[:, :, None] - coords[:, None, :]  # 2, N, N
-    return (rel[0] + wh - 1) * (2 * ww - 1) + (rel[1] + ww - 1)
+    return (rel[0] + th - 1) * (2 * tw - 1) + (rel[1] + tw - 1)
 
 
 def attention(q: Tensor,
@@ -113,38 +122,49 @@ class WindowMSA(nn.Module):
     def init_weights(self) -> None:
         trunc_normal_(self.relative_position_bias_table, std=.02)
 
-    def bias_table(self, window: Size) -> Tensor:
-        """The ``(T, heads)`` bias table for ``window``: the learned one, or
-        for another window (a global block on a large detection map, say) the
-        learned one resized bicubically."""
+    def bias_table(self, window: Size) -> Tuple[Tensor, Size]:
+        """The ``(T, heads)`` bias table covering ``window``'s offsets, and
+        the window it is laid out for.
+
+        A window no larger than the learned one (a global stage on a small
+        map) uses the learned table as it is; a larger one (a global block on
+        a detection map) gets the learned table resized bicubically.
+        """
         table = self.relative_position_bias_table
-        if tuple(window) == self.window:
-            return table
-        wh, ww = self.window
-        grid = table.T.reshape(1, self.num_heads, 2 * wh - 1, 2 * ww - 1)
-        size = (2 * window[0] - 1, 2 * window[1] - 1)
+        (wh, ww), (th, tw) = window, self.window
+        if wh <= th and ww <= tw:
+            return table, self.window
+        size = (max(wh, th), max(ww, tw))
+        grid = table.T.reshape(1, self.num_heads, 2 * th - 1, 2 * tw - 1)
         grid = F.interpolate(
-            grid.float(), size=size, mode='bicubic', align_corners=False)
-        return grid.to(table.dtype).reshape(self.num_heads, -1).T
+            grid.float(),
+            size=(2 * size[0] - 1, 2 * size[1] - 1),
+            mode='bicubic',
+            align_corners=False)
+        return grid.to(table.dtype).reshape(self.num_heads, -1).T, size
 
     def window_bias(self, window: Size) -> Tensor:
         """(heads, N, N) bias of a whole window."""
-        index = relative_position_index(tuple(window)).to(
-            self.relative_position_bias_table.device)
-        return self._gather(index, window).permute(2, 0, 1)
+        return self._gather(window).permute(2, 0, 1)
 
     def gathered_bias(self, pairs: Tensor, window: Size) -> Tensor:
         """Bias for token subsets: ``pairs`` is ``(U, n, n)`` raster pair
         indices ``i * N + j`` of the window; returns ``(U, heads, n, n)``."""
-        index = relative_position_index(tuple(window)).to(pairs.device)
-        return self._gather(index.view(-1)[pairs], window).permute(0, 3, 1, 2)
+        return self._gather(window, pairs).permute(0, 3, 1, 2)
 
-    def _gather(self, index: Tensor, window: Size) -> Tensor:
-        """``table[index]`` with a trailing heads dim. ``index_select``
-        rather than advanced indexing: its backward is an ``index_add``,
-        17-40x faster on CPU than the ``index_put_`` (accumulate) behind
-        ``table[index]``."""
-        table = self.bias_table(window)
+    def _gather(self, window: Size, pairs: Optional[Tensor] = None) -> Tensor:
+        """Bias of every token pair of ``window`` (``(N, N, heads)``), or of
+        the ``pairs`` (``(U, n, n)`` raster pair indices) only.
+
+        ``index_select`` rather than advanced indexing: its backward is an
+        ``index_add``, 17-40x faster on CPU than the ``index_put_``
+        (accumulate) behind ``table[index]``.
+        """
+        table, table_window = self.bias_table(tuple(window))
+        index = relative_position_index(tuple(window),
+                                        table_window).to(table.device)
+        if pairs is not None:
+            index = index.view(-1)[pairs]
         flat = torch.index_select(table, 0, index.reshape(-1))
         return flat.view(*index.shape, self.num_heads)
 
