@@ -24,30 +24,29 @@ def build(cfg):
 
 
 def tiny_pretrainer(img=64, windows=(8, 8, 2, 1), backbone=None, **kwargs):
-    grid = (img // 32)**2
-    return build(
-        dict(
-            type='MixMIMPretrainer',
-            backbone=dict(
-                type='MixMIMEncoder',
-                arch=TINY,
-                img_size=img,
-                window_size=list(windows),
-                **(backbone or {})),
-            neck=dict(
-                type='MixMIMDualDecoder',
-                num_patches=grid,
-                in_channels=256,
-                patch_size=32,
-                decoder_embed_dim=32,
-                decoder_depth=1,
-                decoder_num_heads=2),
-            head=dict(
-                type='MixMIMDualHead',
-                norm_pix=True,
-                patch_size=32,
-                loss=dict(type='PixelReconstructionLoss', criterion='L2')),
-            **kwargs))
+    cfg = dict(
+        type='MixMIMPretrainer',
+        backbone=dict(
+            type='MixMIMEncoder',
+            arch=TINY,
+            img_size=img,
+            window_size=list(windows),
+            **(backbone or {})),
+        neck=dict(
+            type='MixMIMDualDecoder',
+            num_patches=(img // 32)**2,
+            in_channels=256,
+            patch_size=32,
+            decoder_embed_dim=32,
+            decoder_depth=1,
+            decoder_num_heads=2),
+        head=dict(
+            type='MixMIMDualHead',
+            norm_pix=True,
+            patch_size=32,
+            loss=dict(type='PixelReconstructionLoss', criterion='L2')))
+    cfg.update(kwargs)
+    return build(cfg)
 
 
 def unit_masks(B, side, seed=0):
@@ -253,6 +252,15 @@ def test_pairing_and_mixing():
     assert torch.equal(mixed[~pix], x[~pix])
     authors = tiny_pretrainer(mask_mode='per_batch')
     assert (authors.pair_masks(masks) == masks[0]).all()
+
+
+def test_head_patch_size_must_match_the_encoder_stride():
+    with pytest.raises(ValueError, match='output stride 32'):
+        tiny_pretrainer(
+            head=dict(
+                type='MixMIMDualHead',
+                patch_size=16,
+                loss=dict(type='PixelReconstructionLoss', criterion='L2')))
 
 
 def test_odd_batch_policy():

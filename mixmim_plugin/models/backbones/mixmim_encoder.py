@@ -12,6 +12,7 @@ import torch
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.drop import DropPath
 from mmcv.cnn.bricks.transformer import FFN, PatchEmbed, PatchMerging
+from mmengine.logging import print_log
 from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
@@ -95,6 +96,9 @@ class MixMIMStage(BaseModule):
         drop_path_rates: one stochastic depth rate per block.
         downsample: end with a PatchMerging to 2C channels.
         with_cp: gradient checkpointing of each block.
+        global_blocks: indices of blocks that attend globally whatever the
+            window (ViTDet-style propagation for large dense-prediction
+            inputs; their relative position bias is resized to the map).
         block_cfg: other :class:`MixMIMBlock` arguments.
     """
 
@@ -106,11 +110,19 @@ class MixMIMStage(BaseModule):
                  drop_path_rates: Sequence[float],
                  downsample: bool,
                  with_cp: bool = False,
+                 global_blocks: Sequence[int] = (),
                  norm_cfg: dict = dict(type='LN'),
                  block_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        bad = [i for i in global_blocks if not 0 <= i < depth]
+        if bad:
+            raise ValueError(f'global_blocks {bad} out of range for a stage '
+                             f'of {depth} blocks')
         self.window = window
+        self.block_windows = [
+            None if i in global_blocks else window for i in range(depth)
+        ]
         self.with_cp = with_cp
         self.blocks = ModuleList([
             MixMIMBlock(
@@ -144,15 +156,24 @@ class MixMIMStage(BaseModule):
             (merged tokens, merged (H, W), stage output, stage (H, W)); the
             merged ones equal the output when there is no downsample.
         """
-        layout = build_layout(
-            hw, x.shape[0], self.window, groups, prefer_groups=prefer_groups)
-        tokens = layout.enter(x)
-        for block in self.blocks:
+        layouts = {
+            window:
+            build_layout(
+                hw, x.shape[0], window, groups, prefer_groups=prefer_groups)
+            for window in set(self.block_windows)
+        }
+        tokens, current = x, None
+        for block, window in zip(self.blocks, self.block_windows):
+            layout = layouts[window]
+            if layout is not current:  # re-lay tokens only when it changes
+                if current is not None:
+                    tokens = current.exit(tokens)
+                tokens, current = layout.enter(tokens), layout
             if self.with_cp and tokens.requires_grad:
                 tokens = checkpoint(block, tokens, layout, use_reentrant=False)
             else:
                 tokens = block(tokens, layout)
-        out = layout.exit(tokens)
+        out = current.exit(tokens)
         if self.downsample is None:
             return out, hw, out, hw
         merged, merged_hw = self.downsample(out, hw)
@@ -189,6 +210,10 @@ class MixMIMEncoder(BaseBackbone):
         norm_cfg: normalization layers.
         with_cp: gradient checkpointing of every block.
         frozen_stages: freeze the patch embedding (0) and stages ``1..n``.
+        global_blocks: per stage, indices of blocks with global attention
+            (e.g. ``[[], [], [5, 11, 17], []]`` for detection inputs, where
+            stage 3 then uses 14x14 windows plus three global blocks);
+            default: none.
         masked_attn: in ``forward_mixed``, restrict attention to tokens of
             the same source image (MixMIM's default).
         mix_embed: in ``forward_mixed``, add one of two learned vectors per
@@ -240,6 +265,7 @@ class MixMIMEncoder(BaseBackbone):
                  norm_cfg: dict = dict(type='LN'),
                  with_cp: bool = False,
                  frozen_stages: int = -1,
+                 global_blocks: Optional[Sequence[Sequence[int]]] = None,
                  masked_attn: bool = True,
                  mix_embed: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
@@ -273,6 +299,7 @@ class MixMIMEncoder(BaseBackbone):
             norm_cfg=dict(type='LN'),
             input_size=self.img_size)
         self.patch_resolution = tuple(self.patch_embed.init_out_size)
+        self.output_stride = patch_size * 2**(self.num_stages - 1)
         self.register_buffer(
             'absolute_pos_embed',
             build_2d_sincos_position_embedding(self.patch_resolution,
@@ -287,6 +314,10 @@ class MixMIMEncoder(BaseBackbone):
                 min(self.patch_resolution) // 2**i)
             for i, w in enumerate(self.window_size)
         ]
+        global_blocks = global_blocks or [()] * self.num_stages
+        if len(global_blocks) != self.num_stages:
+            raise ValueError(f'global_blocks has {len(global_blocks)} '
+                             f'entries for {self.num_stages} stages')
         rates = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
         block_cfg = dict(
             mlp_ratio=mlp_ratio,
@@ -305,6 +336,7 @@ class MixMIMEncoder(BaseBackbone):
                     drop_path_rates=rates[start:start + depth],
                     downsample=i < self.num_stages - 1,
                     with_cp=with_cp,
+                    global_blocks=global_blocks[i],
                     norm_cfg=norm_cfg,
                     block_cfg=block_cfg))
         self.num_features = [
@@ -379,6 +411,35 @@ class MixMIMEncoder(BaseBackbone):
         super().train(mode)
         self._freeze_stages()
         return self
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Accept checkpoints of other input sizes and of mmpretrain's
+        layout: a position embedding of another grid is resized
+        (bicubic), and a checkpoint holding none of the encoder's weights is
+        an error (a wrong ``prefix`` or another model), not a silent no-op.
+        Relative position tables are handled by :class:`WindowMSA`."""
+        own = [prefix + k for k in self.state_dict()]
+        if not any(k in state_dict for k in own):
+            sample = ', '.join(sorted(state_dict)[:3]) or 'nothing'
+            raise KeyError(
+                f'the checkpoint holds none of {type(self).__name__}\'s '
+                f'weights (expected keys like {own[0]!r}, found {sample}): '
+                'wrong prefix or wrong model?')
+        key = prefix + 'absolute_pos_embed'
+        if key in state_dict and state_dict[key].shape != \
+                self.absolute_pos_embed.shape:
+            src = state_dict[key]
+            side = int(round(src.shape[1]**.5))
+            state_dict[key] = resize_pos_embed(
+                src, (side, side),
+                self.patch_resolution,
+                mode='bicubic',
+                num_extra_tokens=0)
+            print_log(
+                f'resized {key} from a {side}x{side} to a '
+                f'{self.patch_resolution[0]}x{self.patch_resolution[1]} grid',
+                'current')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # --------------------------------------------------------------- forward
     def pos_embed(self, hw: Size) -> Tensor:

@@ -30,7 +30,7 @@ class MixMIMPretrainer(BaseSelfSupervisor):
             (B, L, C) tokens at its output stride.
         neck: the dual decoder.
         head: the dual reconstruction head; its ``patch_size`` must equal the
-            backbone's output stride.
+            backbone's ``output_stride`` (checked when the backbone has it).
         mask_mode: ``'per_pair'``: each pair uses the mask drawn for its
             first image (per-sample masks from :class:`MixMaskGenerator`);
             ``'per_batch'``: every pair uses the first sample's mask (the
@@ -66,6 +66,12 @@ class MixMIMPretrainer(BaseSelfSupervisor):
         if not hasattr(self.backbone, 'forward_mixed'):
             raise TypeError(f'{type(self.backbone).__name__} has no '
                             'forward_mixed(); it cannot encode mixed images')
+        stride = getattr(self.backbone, 'output_stride', None)
+        if stride is not None and stride != self.head.patch_size:
+            raise ValueError(
+                f'head patch_size {self.head.patch_size} differs from the '
+                f'backbone output stride {stride}: each decoder token must '
+                'predict the pixels of one backbone token')
         self.mask_mode = mask_mode
         self.odd_batch = odd_batch
 

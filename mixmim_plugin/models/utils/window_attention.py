@@ -122,6 +122,27 @@ class WindowMSA(nn.Module):
     def init_weights(self) -> None:
         trunc_normal_(self.relative_position_bias_table, std=.02)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Drop mmpretrain's recomputable ``relative_position_index`` and
+        resize (bicubic) a bias table learned for another window, e.g.
+        224-pretrained windows 14-14-14-7 fine-tuned at 384 with 16-16-24-12.
+        """
+        state_dict.pop(prefix + 'relative_position_index', None)
+        key = prefix + 'relative_position_bias_table'
+        table = state_dict.get(key)
+        own = self.relative_position_bias_table
+        if table is not None and table.shape != own.shape:
+            if table.shape[1] != own.shape[1]:
+                raise ValueError(f'{key}: checkpoint has {table.shape[1]} '
+                                 f'heads, the model {own.shape[1]}')
+            side = int(round(table.shape[0]**.5))
+            grid = table.T.reshape(1, -1, side, side).float()
+            size = (2 * self.window[0] - 1, 2 * self.window[1] - 1)
+            grid = F.interpolate(
+                grid, size=size, mode='bicubic', align_corners=False)
+            state_dict[key] = grid.reshape(own.shape[1], -1).T.to(table.dtype)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def bias_table(self, window: Size) -> Tuple[Tensor, Size]:
         """The ``(T, heads)`` bias table covering ``window``'s offsets, and
         the window it is laid out for.

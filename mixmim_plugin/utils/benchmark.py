@@ -1,0 +1,132 @@
+"""Measuring training steps: time, peak memory, FLOPs.
+
+Used by ``tools/analysis_tools/benchmark_pretrain.py``. Timings of several
+models are meant to be taken interleaved in one process, so that machine
+noise hits all of them alike.
+"""
+import ctypes
+import time
+from contextlib import contextmanager, nullcontext
+from typing import Callable, Dict, Optional
+
+import torch
+from torch import nn
+
+# bf16 dense peak of common accelerators, TFLOP/s (vendor figures)
+BF16_PEAK_TFLOPS = {
+    'H100 SXM': 989.4,
+    'H100 PCIe': 756.0,
+    'H100': 989.4,
+    'H200': 989.4,
+    'A100': 312.0,
+    'L40S': 362.0,
+    'A10': 125.0,
+}
+
+
+def autocast(device: str, precision: str):
+    """The autocast context of a precision name: fp32, bf16 or fp16."""
+    if precision == 'fp32':
+        return nullcontext()
+    dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}[precision]
+    return torch.autocast(device_type=device, dtype=dtype)
+
+
+def synchronize(device: str) -> None:
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def timed_step(loss_fn: Callable[[], torch.Tensor],
+               optimizer: torch.optim.Optimizer, device: str,
+               precision: str) -> Dict[str, float]:
+    """One training step; returns seconds of forward+backward and of the
+    optimizer step."""
+    synchronize(device)
+    start = time.perf_counter()
+    with autocast(device, precision):
+        loss = loss_fn()
+    loss.backward()
+    synchronize(device)
+    middle = time.perf_counter()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    synchronize(device)
+    end = time.perf_counter()
+    return dict(fwd_bwd=middle - start, optim=end - middle)
+
+
+def _status_kib(field: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'{field} not in /proc/self/status')
+
+
+def _reset_cpu_peak() -> bool:
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')  # resets VmHWM to the current resident set
+        return True
+    except OSError:
+        return False
+
+
+def return_freed_memory() -> bool:
+    """Make glibc hand large freed blocks back to the OS at once, so that the
+    resident set follows live tensors (needed for CPU peak memory; slows
+    allocation, so call it after timing). False where unavailable."""
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    ok = bool(
+        libc.mallopt(m_mmap_threshold, 64 * 1024)
+        and libc.mallopt(m_trim_threshold, 0))
+    libc.malloc_trim(0)  # release what the heap already holds
+    return ok
+
+
+@contextmanager
+def peak_memory(device: str):
+    """Yields a dict whose ``'bytes'`` is, after the block, the peak memory
+    the block added: the CUDA allocator's peak on GPU; on CPU the rise of
+    the process's resident-set high-water mark (``None`` where /proc cannot
+    be reset)."""
+    result: Dict[str, Optional[int]] = {'bytes': None}
+    if device == 'cuda':
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        yield result
+        torch.cuda.synchronize()
+        result['bytes'] = torch.cuda.max_memory_allocated() - base
+        return
+    ok = _reset_cpu_peak()
+    base = _status_kib('VmRSS')
+    yield result
+    if ok:
+        result['bytes'] = (_status_kib('VmHWM') - base) * 1024
+
+
+def step_flops(loss_fn: Callable[[], torch.Tensor]) -> int:
+    """FLOPs of one forward + backward (torch's FLOP counter: matmuls and
+    convolutions, multiply-add = 2 FLOPs)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        loss_fn().backward()
+    return counter.get_total_flops()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def bf16_peak_tflops(device_name: str) -> Optional[float]:
+    """Vendor bf16 dense peak for a CUDA device name, None if unknown."""
+    for key in sorted(BF16_PEAK_TFLOPS, key=len, reverse=True):
+        if key in device_name:
+            return BF16_PEAK_TFLOPS[key]
+    return None
