@@ -1,6 +1,11 @@
+from .curves import load_train_curves, plot_curves
+from .droppos import droppos_predict, droppos_prediction_grid
 from .grids import denormalize, image_grid, save_png
+from .mae import mae_reconstruct, mae_reconstruction_grid
 from .mixmim import mixmim_reconstruction_grid
 
 __all__ = [
-    'denormalize', 'image_grid', 'mixmim_reconstruction_grid', 'save_png'
+    'denormalize', 'image_grid', 'mixmim_reconstruction_grid', 'save_png',
+    'load_train_curves', 'plot_curves', 'droppos_predict',
+    'droppos_prediction_grid', 'mae_reconstruct', 'mae_reconstruction_grid'
 ]

@@ -40,4 +40,3 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 # lr above is for a total batch of 512; --auto-scale-lr rescales it
 auto_scale_lr = dict(base_batch_size=512)
-

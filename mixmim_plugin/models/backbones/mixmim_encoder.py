@@ -492,14 +492,35 @@ class MixMIMEncoder(BaseBackbone):
         Returns:
             (B, h_out * w_out, C) normalized last-stage tokens.
         """
-        x, hw = self.embed(x)
+        return self.encode(*self.embed(x), mix_mask, prefer_groups)
+
+    def encode(self,
+               x: Tensor,
+               hw: Size,
+               mix_mask: Optional[Tensor] = None,
+               prefer_groups: bool = True) -> Tensor:
+        """Run the stages and the final norm on embedded tokens.
+
+        Args:
+            x: (B, H * W, C) position-embedded tokens (:meth:`embed`).
+            hw: (H, W) of the token map.
+            mix_mask: (B, h, w) bool unit mask of mixed inputs (masked
+                attention and/or mix embeddings, as configured), or None.
+            prefer_groups: see :meth:`forward_mixed`.
+
+        Returns:
+            (B, L_last, C_last) normalized last-stage tokens.
+        """
         for i, stage in enumerate(self.layers):
-            groups = self.groups_at(mix_mask, hw)
-            if self.mix_embeds is not None:
-                embed = self.mix_embeds[i].to(x.dtype)
-                x = x + embed[groups.flatten(1).long()]
-            x, hw, _, _ = stage(x, hw, groups if self.masked_attn else None,
-                                prefer_groups)
+            groups = None
+            if mix_mask is not None:
+                groups = self.groups_at(mix_mask, hw)
+                if self.mix_embeds is not None:
+                    embed = self.mix_embeds[i].to(x.dtype)
+                    x = x + embed[groups.flatten(1).long()]
+                if not self.masked_attn:
+                    groups = None
+            x, hw, _, _ = stage(x, hw, groups, prefer_groups)
         return self.norm(x)
 
     @staticmethod

@@ -1,3 +1,6 @@
+from .droppos_head import DropPosHead, attentive_weights, position_smoothing
 from .mixmim_head import MixMIMDualHead
 
-__all__ = ['MixMIMDualHead']
+__all__ = [
+    'MixMIMDualHead', 'DropPosHead', 'attentive_weights', 'position_smoothing'
+]

@@ -8,6 +8,7 @@ from mixmim_plugin.registry import MODELS
 NORMS_BEFORE_MLP = ('ln', 'bn')
 
 
+@MODELS.register_module()
 class TokenBatchNorm(nn.Module):
     """BatchNorm1d over the channels of (B, L, C) tokens; statistics over
     the B*L tokens. The BatchNorm is the child ``bn``, so converters to

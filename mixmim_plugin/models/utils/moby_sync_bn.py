@@ -1,12 +1,13 @@
 """Batch normalization synchronised across processes on any device.
 
-``torch.nn.SyncBatchNorm`` refuses CPU tensors in a multi-process run (it
-raises ``ValueError: SyncBatchNorm expected input tensor to be on GPU``), so
-a gloo run on CPUs could only fall back to per-process statistics. MoBY's
-projector and predictor need batch statistics over the global batch (as in
-the authors' ``convert_sync_batchnorm``); :class:`PortableSyncBatchNorm`
-keeps torch's kernel on accelerators and all-reduces the statistics itself
-on the CPU.
+``torch.nn.SyncBatchNorm`` cannot serve a multi-process run on CPUs: its
+forward raises ``ValueError: SyncBatchNorm expected input tensor to be on
+GPU``, and DistributedDataParallel refuses CPU modules that contain it
+(``SyncBatchNorm layers only work with GPU modules``). MoBY's projector and
+predictor need statistics over the global batch (the authors'
+``convert_sync_batchnorm``), so :class:`PortableSyncBatchNorm` all-reduces
+the statistics itself, with the process group's backend (gloo on CPUs, NCCL
+on GPUs).
 """
 import torch
 import torch.distributed as torch_dist
@@ -40,34 +41,57 @@ def all_reduce_sum(tensor: Tensor, group=None) -> Tensor:
 
 
 @MODELS.register_module()
-class PortableSyncBatchNorm(nn.SyncBatchNorm):
-    """``torch.nn.SyncBatchNorm`` that also synchronises on the CPU.
+class PortableSyncBatchNorm(_BatchNorm):
+    """BatchNorm whose training statistics span all processes.
 
-    In training mode with more than one process and a CPU input, the mean
-    and the (biased) variance are computed over the global batch with two
-    differentiable all-reduces (sum, then sum of squared deviations), so the
-    output and the gradients equal those of one BatchNorm over the
-    concatenated batch. Every other case (CUDA inputs, one process,
-    evaluation mode) is torch's ``SyncBatchNorm``. All processes must call
-    the layer the same number of times (as for torch's version).
+    In training mode with more than one process, the mean and the (biased)
+    variance are computed over the global batch with two differentiable
+    all-reduces (sum, then sum of squared deviations), so the output and the
+    gradients equal those of one BatchNorm over the concatenated batch (the
+    parameter gradients are each process's share; DDP sums them). Otherwise
+    (one process, evaluation mode) it is a plain BatchNorm. All processes
+    must call the layer the same number of times, as with torch's
+    ``SyncBatchNorm``; the per-process batch sizes may differ.
 
     Accepts (N, C) and (N, C, *) inputs; statistics are per channel C.
+
+    Args:
+        process_group: the group to synchronise over; the default group when
+            None. Other arguments as ``torch.nn.BatchNorm1d``.
     """
 
+    def __init__(self,
+                 num_features: int,
+                 eps: float = 1e-5,
+                 momentum: float = 0.1,
+                 affine: bool = True,
+                 track_running_stats: bool = True,
+                 process_group=None,
+                 device=None,
+                 dtype=None) -> None:
+        super().__init__(num_features, eps, momentum, affine,
+                         track_running_stats, device, dtype)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError('expected an (N, C) or (N, C, *) input, got '
+                             f'{input.dim()}D')
+
     def forward(self, input: Tensor) -> Tensor:
-        if self._needs_cpu_sync(input):
-            return self._cpu_sync_forward(input)
+        if self._needs_sync():
+            return self._sync_forward(input)
         return super().forward(input)
 
     def _group(self):
         return self.process_group or torch_dist.group.WORLD
 
-    def _needs_cpu_sync(self, input: Tensor) -> bool:
-        return (self.training and input.device.type == 'cpu'
-                and torch_dist.is_available() and torch_dist.is_initialized()
+    def _needs_sync(self) -> bool:
+        return (self.training and torch_dist.is_available()
+                and torch_dist.is_initialized()
                 and torch_dist.get_world_size(self._group()) > 1)
 
-    def _cpu_sync_forward(self, input: Tensor) -> Tensor:
+    def _sync_forward(self, input: Tensor) -> Tensor:
         self._check_input_dim(input)
         group = self._group()
         x = input.float()
@@ -104,8 +128,10 @@ class PortableSyncBatchNorm(nn.SyncBatchNorm):
     @classmethod
     def convert(cls, module: nn.Module, process_group=None) -> nn.Module:
         """Replace every BatchNorm layer of ``module`` (torch's BatchNorm*d
-        and SyncBatchNorm included) by a :class:`PortableSyncBatchNorm` with
-        the same parameters and buffers; returns the converted module."""
+        and SyncBatchNorm included) in place by a
+        :class:`PortableSyncBatchNorm` with the same parameters and buffers;
+        returns the converted module (a new one if ``module`` itself is a
+        BatchNorm)."""
         if isinstance(module, _BatchNorm) and not isinstance(module, cls):
             return cls._from_batch_norm(module, process_group)
         for name, child in module.named_children():

@@ -69,18 +69,46 @@ def attention(q: Tensor,
         kwargs: other SDPA arguments (``scale``, ``is_causal``); they force
             the SDPA path.
     """
-    if (not kwargs and q.device.type == 'cpu' and q.dtype != torch.float32
+    if kwargs:
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, **kwargs)
+    return masked_attention(q, k, v, attn_mask, None, dropout_p)
+
+
+def masked_attention(q: Tensor,
+                     k: Tensor,
+                     v: Tensor,
+                     bias: Optional[Tensor],
+                     allowed: Optional[Tensor],
+                     dropout_p: float = 0.) -> Tensor:
+    """``softmax(q k^T / sqrt(d) + bias, -inf where not allowed) v``.
+
+    Args:
+        q, k, v: (..., N, d).
+        bias: additive, broadcastable to (..., N, N); or None.
+        allowed: bool, broadcastable to (..., N, N), True where a query may
+            attend a key; or None. By hand it is filled into the scores in
+            place; for SDPA it is folded into the bias.
+        dropout_p: attention dropout.
+    """
+    if (q.device.type == 'cpu' and q.dtype != torch.float32
             and torch.is_grad_enabled()):
         with torch.autocast('cpu', enabled=False):
             attn = torch.matmul(q * q.shape[-1]**-0.5, k.transpose(-2, -1))
-            if attn_mask is not None:
-                attn = attn + attn_mask
+            if bias is not None:
+                attn = attn + bias
+            if allowed is not None:
+                attn = attn.masked_fill_(~allowed, float('-inf'))
             attn = attn.softmax(dim=-1)
             if dropout_p:
                 attn = F.dropout(attn, dropout_p)
             return torch.matmul(attn, v)
+    if allowed is not None:
+        if bias is None:
+            bias = torch.zeros((), dtype=q.dtype, device=q.device)
+        bias = bias.masked_fill(~allowed, float('-inf'))
     return F.scaled_dot_product_attention(
-        q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, **kwargs)
+        q, k, v, attn_mask=bias, dropout_p=dropout_p)
 
 
 class WindowMSA(nn.Module):
@@ -199,9 +227,14 @@ class WindowMSA(nn.Module):
             out = self._window_attention(qkv, layout)
         return self.proj_drop(self.proj(out))
 
-    def _attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
+    def _attend(self,
+                q: Tensor,
+                k: Tensor,
+                v: Tensor,
+                bias: Tensor,
+                allowed: Optional[Tensor] = None) -> Tensor:
         drop = self.attn_drop if self.training else 0.
-        return attention(q, k, v, bias, drop)
+        return masked_attention(q, k, v, bias, allowed, drop)
 
     def _window_attention(self, qkv: Tensor, layout: WindowLayout) -> Tensor:
         B, L, _ = qkv.shape
@@ -209,9 +242,7 @@ class WindowMSA(nn.Module):
         qkv = qkv.view(B * L // N, N, 3, self.num_heads, self.head_dims)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # B*nW, heads, N, d
         bias = self.window_bias(layout.window).unsqueeze(0).to(q.dtype)
-        if layout.allowed is not None:  # 1, heads, N, N -> B*nW, heads, N, N
-            bias = bias.masked_fill(~layout.allowed, float('-inf'))
-        out = self._attend(q, k, v, bias)
+        out = self._attend(q, k, v, bias, layout.allowed)
         return out.transpose(1, 2).reshape(B, L, self.embed_dims)
 
     def _group_attention(self, qkv: Tensor, layout: GroupLayout) -> Tensor:

@@ -1,0 +1,44 @@
+# Mask R-CNN + FPN on COCO with a MixMIM-B backbone, 1x schedule: mmdet's
+# Swin-T 1x recipe (12 epochs, 8 GPUs x 2 images, single scale 1333x800,
+# flip; AdamW lr 1e-4, weight decay 0.05, steps at epochs 8 and 11), with
+# layer-wise lr decay 0.8 over the 26 depths of the encoder (stem scale
+# 0.8^25 = 0.004) and drop path 0.2.
+# Dense backbone: windows 14 in stages 1-3 (the pretraining windows) plus
+# global attention in blocks 5, 11, 17 of stage 3 and in stage 4; img_size
+# stays 224, the position embedding is interpolated to each input (see
+# README.md for the cost of the options).
+# Reported (paper, 600e pretraining, its own schedule): 52.2 APbox / 46.5
+# APmask.
+# Set the pretrained checkpoint with
+#   --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
+# (the plugin's MixMIM pretraining checkpoint, or an authors' checkpoint
+# converted by tools/model_converters/mixmim2plugin.py).
+_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
+
+custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
+
+pretrained = 'work_dirs/mixmim-b_8xb128_600e/epoch_600.pth'
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='mixmim_plugin.MixMIMEncoder',
+        arch='b',
+        img_size=224,
+        window_size=[14, 14, 14, 7],
+        global_blocks=[[], [], [5, 11, 17], [0, 1]],
+        drop_path_rate=0.2,
+        out_indices=(0, 1, 2, 3),
+        out_type='featmap',
+        with_cp=False,
+        frozen_stages=-1,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    neck=dict(in_channels=[128, 256, 512, 1024]))
+
+optim_wrapper = dict(
+    constructor='mixmim_plugin.BackboneLayerDecayOptimWrapperConstructor',
+    paramwise_cfg=dict(
+        _delete_=True,
+        layer_decay_rate=0.8,
+        flat_decay_mult=0.0,
+        custom_keys={'relative_position_bias_table': dict(decay_mult=0.0)}))

@@ -1,0 +1,3 @@
+from .droppos_sigma_hook import DropPosSigmaHook
+
+__all__ = ['DropPosSigmaHook']

@@ -1,0 +1,180 @@
+"""MixMIM on a plain ViT: mmpretrain's ``VisionTransformer`` plus a
+``forward_mixed`` that encodes mixed images with attention restricted to each
+source image.
+
+The parameters and state-dict layout are the parent's, so mmpretrain / MAE
+ViT checkpoints load and fine-tuning uses the normal ``forward``.
+"""
+from typing import Dict, List, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
+from torch import Tensor
+
+from mixmim_plugin.registry import MODELS
+from ..utils.window_attention import attention
+
+
+def token_groups(x: Tensor, mix_mask: Tensor, stride: int,
+                 owner: str) -> Tensor:
+    """Validate a mixed batch and upsample its unit mask to the token grid.
+
+    Args:
+        x: (B, C, H, W) mixed images.
+        mix_mask: (B, h, w) bool, True where a unit shows the partner image.
+        stride: pixels per token side; every unit must cover whole tokens.
+        owner: the encoder's name, for the error messages.
+
+    Returns:
+        (B, H / stride, W / stride) bool.
+    """
+    B, _, H, W = x.shape
+    if mix_mask.dim() != 3 or mix_mask.shape[0] != B:
+        raise ValueError(f'{owner}: mix_mask must be (B, h, w) with B={B}, '
+                         f'got {tuple(mix_mask.shape)}')
+    if H % stride or W % stride:
+        raise ValueError(f'{owner}: input {H}x{W} is not a multiple of the '
+                         f'encoder stride {stride}')
+    h, w = mix_mask.shape[1:]
+    if H % h or W % w:
+        raise ValueError(f'{owner}: the {h}x{w} mix-mask grid does not '
+                         f'divide the {H}x{W} input into whole units')
+    uh, uw = H // h, W // w
+    if uh % stride or uw % stride:
+        raise ValueError(
+            f'{owner}: mix units of {uh}x{uw} px ({h}x{w} grid on {H}x{W}) '
+            f'are not a multiple of the encoder stride {stride}: a token '
+            'would hold pixels of both images')
+    rows = mix_mask.bool().repeat_interleave(uh // stride, 1)
+    return rows.repeat_interleave(uw // stride, 2)
+
+
+@MODELS.register_module()
+class MixMIMViT(VisionTransformer):
+    """A ViT that can be pretrained with MixMIM (arXiv:2205.13137, the
+    paper's plain-ViT experiment).
+
+    Arguments and ``forward`` are those of mmpretrain's
+    :class:`VisionTransformer`. :meth:`forward_mixed` encodes mixed images:
+    a token attends only to tokens of its own source image. The tokens of
+    each image are sorted by source (a stable argsort of the mask), so the
+    masked attention runs as two dense, unmasked attentions over the two
+    groups, each through the unmodified transformer layers (all other
+    operations are token-wise; without relative position bias, attention
+    does not depend on the token order).
+
+    [CLS]: each source group gets its own copy of the class token (with its
+    position embedding), which attends to and is attended by that group
+    only, so no token ever links the two images. Every patch token thus sees
+    one class token, as in ``forward``; both copies are dropped at the end.
+
+    The layers' attention goes through the plugin's
+    :func:`~mixmim_plugin.models.utils.window_attention.attention` (SDPA,
+    except a low-precision materialization in CPU bf16/fp16 training).
+    mmpretrain's ViT has no gradient checkpointing, so neither has this.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        sdpa = F.scaled_dot_product_attention
+        for layer in self.layers:
+            if layer.attn.scaled_dot_product_attention is sdpa:
+                layer.attn.scaled_dot_product_attention = attention
+
+    @property
+    def output_stride(self) -> int:
+        """Pixels per output token side (the patch size)."""
+        conv = self.patch_embed.projection
+        if conv.kernel_size != conv.stride or conv.stride[0] != conv.stride[1]:
+            raise ValueError(
+                'forward_mixed needs square, non-overlapping patches; the '
+                f'patch embedding has kernel {conv.kernel_size} and stride '
+                f'{conv.stride}')
+        return conv.stride[0]
+
+    def forward_mixed(self, x: Tensor, mix_mask: Tensor) -> Tensor:
+        """Encode mixed images with per-source attention.
+
+        Args:
+            x: (B, 3, H, W) mixed images; H and W multiples of the unit.
+            mix_mask: (B, h, w) bool unit mask, True where the unit shows
+                the partner image; a unit must cover whole patches.
+
+        Returns:
+            (B, (H / p) * (W / p), C) patch tokens in raster order, after
+            the final norm (p: patch size).
+        """
+        groups = token_groups(x, mix_mask, self.output_stride,
+                              type(self).__name__).flatten(1)
+        tokens, hw = self.patch_embed(x)
+        pos = resize_pos_embed(
+            self.pos_embed,
+            self.patch_resolution,
+            hw,
+            mode=self.interpolate_mode,
+            num_extra_tokens=self.num_extra_tokens)
+        tokens = tokens + pos[:, self.num_extra_tokens:]
+        seqs, slots = self._split_by_source(tokens, groups)
+        seqs = self._encode(seqs, pos)
+        B, L, C = tokens.shape
+        out = seqs[0].new_zeros(B * L, C)
+        for seq, slot in zip(seqs, slots):
+            out = out.index_put((slot.flatten(), ), seq.reshape(-1, C))
+        return out.view(B, L, C)
+
+    @staticmethod
+    def _split_by_source(tokens: Tensor,
+                         groups: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
+        """Cut the (B, L, C) tokens into per-source sequences.
+
+        Samples with the same number of partner tokens are batched together
+        (one batch for masks of a fixed ratio; ``ratio_range`` masks give
+        several smaller ones, still exact and unmasked).
+
+        Returns:
+            the (b, n, C) sequences and, for each, its (b, n) flat indices
+            ``sample * L + token`` into the (B * L) raster tokens.
+        """
+        B, L, C = tokens.shape
+        flat_tokens = tokens.reshape(B * L, C)
+        counts = groups.sum(1)
+        seqs, slots = [], []
+        for count in counts.unique().tolist():
+            rows = torch.nonzero(counts == count).squeeze(1)
+            order = torch.argsort(
+                groups[rows].to(torch.int8), dim=1, stable=True)
+            flat = order + rows.unsqueeze(1) * L
+            for start, end in ((0, L - count), (L - count, L)):
+                if end > start:
+                    slot = flat[:, start:end]
+                    picked = torch.index_select(flat_tokens, 0, slot.flatten())
+                    slots.append(slot)
+                    seqs.append(picked.view(*slot.shape, C))
+        return seqs, slots
+
+    def _encode(self, seqs: List[Tensor], pos: Tensor) -> List[Tensor]:
+        """Run each (b, n, C) single-source sequence through the encoder
+        with its own class token; sequences of one length share a batch.
+        Returns the encoded patch tokens, same shapes."""
+        if self.cls_token is not None:
+            cls = self.cls_token + pos[:, :1]
+            seqs = [
+                torch.cat([cls.expand(len(s), -1, -1), s], dim=1) for s in seqs
+            ]
+        by_length: Dict[int, List[int]] = {}
+        for i, seq in enumerate(seqs):
+            by_length.setdefault(seq.shape[1], []).append(i)
+        encoded = [None] * len(seqs)
+        for members in by_length.values():
+            batch = torch.cat([seqs[i] for i in members])
+            batch = self.pre_norm(self.drop_after_pos(batch))
+            for layer in self.layers:
+                batch = layer(batch)
+            if self.final_norm:
+                batch = self.ln1(batch)
+            parts = batch.split([len(seqs[i]) for i in members])
+            for i, part in zip(members, parts):
+                encoded[i] = part[:, self.num_extra_tokens:]
+        return encoded

@@ -1,0 +1,148 @@
+"""DropPos pretraining: reconstruct the dropped positions of visible
+patches, optionally together with MAE's pixel reconstruction."""
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from mmpretrain.models.selfsup import BaseSelfSupervisor
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from mixmim_plugin.registry import MODELS
+
+
+@MODELS.register_module()
+class DropPos(BaseSelfSupervisor):
+    """DropPos (`arXiv:2309.03576 <https://arxiv.org/abs/2309.03576>`_).
+
+    The masks come from :class:`DropPositionMask` in the data pipeline. The
+    backbone's ``forward_droppos`` encodes the visible patches (its first
+    ``num_extra_tokens`` outputs are extra tokens such as [CLS]), the neck
+    gives every token N position logits, the head scores the tokens whose
+    position was dropped. With the attentive head, a no-gradient pass of the
+    whole images first gives the [CLS]-to-patch similarities.
+
+    Multi-task variant: with ``aux_neck`` (mmpretrain's
+    ``MAEPretrainDecoder``) and ``aux_head`` (``MAEPretrainHead``) the same
+    encoder output also reconstructs the removed patches' pixels; the total
+    is ``pos_weight * loss_pos + loss_mae``.
+
+    Args:
+        backbone: :class:`DropPosViT`, :class:`DropPosMixMIM` or any module
+            with ``forward_droppos``, ``patch_similarity`` and
+            ``num_extra_tokens``.
+        neck: :class:`DropPosDecoder`.
+        head: :class:`DropPosHead`.
+        aux_neck: MAE pixel decoder for the multi-task variant.
+        aux_head: MAE pixel loss for the multi-task variant.
+        pos_weight: weight of the position loss (0.05 for ViT-B, 0.1 for
+            ViT-L in the multi-task variant; 1 alone).
+        data_preprocessor: usually ``SelfSupDataPreprocessor``.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 aux_neck: Optional[dict] = None,
+                 aux_head: Optional[dict] = None,
+                 pos_weight: float = 1.,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        if not hasattr(self.backbone, 'forward_droppos'):
+            raise TypeError(f'{type(self.backbone).__name__} has no '
+                            'forward_droppos(); it cannot drop positions')
+        if self.neck.num_positions != self.head.num_positions:
+            raise ValueError(
+                f'the neck predicts {self.neck.num_positions} positions, the '
+                f'head scores a {self.head.grid[0]}x{self.head.grid[1]} grid')
+        if pos_weight <= 0:
+            raise ValueError(f'pos_weight must be positive, got {pos_weight}')
+        self.pos_weight = pos_weight
+        if (aux_neck is None) != (aux_head is None):
+            raise ValueError('the multi-task variant needs both aux_neck and '
+                             'aux_head')
+        self.with_mae = aux_neck is not None
+        if self.with_mae:
+            if self.backbone.num_extra_tokens != 1:
+                raise ValueError('the MAE pixel decoder expects a [CLS] '
+                                 'token first: use a ViT backbone')
+            self.aux_neck = MODELS.build(aux_neck)
+            self.aux_head = MODELS.build(aux_head)
+
+    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        """Encoder features of whole images."""
+        return self.backbone(inputs)
+
+    def loss(self, inputs: Tensor, data_samples: List[DataSample],
+             **kwargs) -> Dict[str, Tensor]:
+        """Losses (``loss_pos``, ``loss_mae`` in the multi-task variant) and
+        ``acc_pos`` for (B, 3, H, W) images."""
+        patch_mask, pos_mask = self.masks_from(data_samples, inputs.device)
+        similarity = None
+        if self.head.attentive:
+            with torch.no_grad():
+                similarity = self.backbone.patch_similarity(inputs)
+        tokens, positions = self.backbone.forward_droppos(
+            inputs, patch_mask, pos_mask)
+        logits = self.neck(tokens)[:, self.backbone.num_extra_tokens:]
+        counted = pos_mask.flatten(1).gather(1, positions)
+        losses = self.head.loss(logits, positions, counted, similarity)
+        losses['loss_pos'] = self.pos_weight * losses['loss_pos']
+        if self.with_mae:
+            losses['loss_mae'] = self.mae_loss(inputs, tokens, patch_mask)
+        return losses
+
+    def mae_loss(self, inputs: Tensor, tokens: Tensor,
+                 patch_mask: Tensor) -> Tensor:
+        """MAE's pixel loss on the removed patches.
+
+        Args:
+            inputs: (B, 3, H, W) images.
+            tokens: (B, 1 + n, C) encoder output, visible patches in raster
+                order.
+            patch_mask: (B, h, w) bool, True where removed.
+        """
+        removed = patch_mask.flatten(1)
+        pred = self.aux_neck(tokens, self.restore_index(removed))
+        return self.aux_head.loss(pred, inputs, removed.float())
+
+    @staticmethod
+    def restore_index(removed: Tensor) -> Tensor:
+        """MAE's ``ids_restore`` for tokens ordered as the encoder returns
+        them: the visible patches in raster order, then (in the decoder) the
+        removed ones in raster order.
+
+        Args:
+            removed: (B, L) bool, True where a patch is removed.
+
+        Returns:
+            (B, L) long: where each raster patch sits in that order.
+        """
+        order = torch.argsort(removed.int(), dim=1, stable=True)
+        return torch.argsort(order, dim=1)
+
+    @staticmethod
+    def masks_from(data_samples: List[DataSample],
+                   device: torch.device) -> Tuple[Tensor, Tensor]:
+        """Stack the samples' ``patch_mask`` and ``pos_mask`` to two
+        (B, h, w) bool tensors."""
+        if not data_samples or not all('patch_mask' in s and 'pos_mask' in s
+                                       for s in data_samples):
+            raise KeyError(
+                "the data samples carry no 'patch_mask'/'pos_mask': add "
+                "dict(type='DropPositionMask') to the pipeline and "
+                "PackInputs(algorithm_keys=['patch_mask', 'pos_mask'])")
+        masks = []
+        for key in ('patch_mask', 'pos_mask'):
+            stacked = np.stack([np.asarray(s.get(key)) for s in data_samples])
+            masks.append(torch.from_numpy(stacked).to(device).bool())
+        return masks[0], masks[1]

@@ -1,0 +1,228 @@
+"""Pictures of a pretrained model from its config, a checkpoint and a
+folder of images (the library behind
+``tools/visualization/visualize_pretrain.py``).
+
+The images go through the config's training pipeline made deterministic
+(:func:`eval_pipeline`: the random crop becomes a resize to the crop size,
+other random augmentations are left out; the mask generators stay, drawing
+from the seeded RNG), then through the model's data preprocessor.
+"""
+import os
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, default_collate
+from mmengine.registry import DefaultScope
+from torch import nn
+
+from .droppos import droppos_prediction_grid
+from .mae import mae_reconstruction_grid
+from .mixmim import mixmim_reconstruction_grid
+
+IMAGE_EXTENSIONS = ('.bmp', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
+DEFAULT_SCOPE = 'mixmim_plugin'
+
+
+class VisualizationError(RuntimeError):
+    """An input of the visualization is unusable; the message says which."""
+
+
+class ConfigError(VisualizationError):
+    """The config cannot be read or its model cannot be built or drawn."""
+
+
+class CheckpointMismatch(VisualizationError):
+    """The checkpoint does not fit the model (missing / unexpected keys,
+    shapes)."""
+
+
+class NoImagesError(VisualizationError):
+    """The image folder is missing or holds no images."""
+
+
+# ---------------------------------------------------------------- inputs
+def list_images(folder: str, limit: Optional[int] = None) -> List[str]:
+    """Image files under ``folder`` (recursively, sorted), at most
+    ``limit``."""
+    if not osp.isdir(folder):
+        raise NoImagesError(f'image folder not found: {folder}')
+    found = sorted(
+        osp.join(root, name) for root, _, names in os.walk(folder)
+        for name in names if name.lower().endswith(IMAGE_EXTENSIONS))
+    if not found:
+        raise NoImagesError(
+            f'no images ({", ".join(IMAGE_EXTENSIONS)}) under {folder}')
+    return found[:limit] if limit else found
+
+
+def load_config(path: str) -> Config:
+    """Read a config file; any failure is a :class:`ConfigError`."""
+    try:
+        return Config.fromfile(path)
+    except Exception as err:  # syntax errors, missing bases, ...
+        raise ConfigError(f'cannot read the config {path}: '
+                          f'{type(err).__name__}: {err}') from None
+
+
+def build_model(cfg: Config) -> nn.Module:
+    """Build ``cfg.model`` (without pretrained initialisation) in the
+    config's scope, in eval mode."""
+    from mmengine.registry import MODELS
+
+    import mixmim_plugin  # noqa: F401  (registers the plugin scope)
+    if 'model' not in cfg:
+        raise ConfigError('the config has no model')
+    model_cfg = cfg.model.copy()
+    model_cfg.pop('init_cfg', None)
+    # as mmengine's Runner: a top-level data_preprocessor is the model's
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    try:
+        with DefaultScope.overwrite_default_scope(_scope(cfg)):
+            model = MODELS.build(model_cfg)
+    except Exception as err:  # unknown types, bad arguments, ...
+        raise ConfigError(f'cannot build the model of the config: '
+                          f'{type(err).__name__}: {err}') from None
+    return model.eval()
+
+
+def load_weights(model: nn.Module, checkpoint: str) -> None:
+    """Load a plugin checkpoint into ``model``; every key must match.
+
+    Raises:
+        CheckpointMismatch: missing or unexpected keys (listed), a shape
+            that does not fit, or an unreadable file.
+    """
+    from mixmim_plugin.converters import (CheckpointFileError,
+                                          load_checkpoint_file, unwrap)
+    try:
+        state = unwrap(load_checkpoint_file(checkpoint))
+        result = model.load_state_dict(state, strict=False)
+    except (CheckpointFileError, RuntimeError, KeyError, ValueError) as err:
+        raise CheckpointMismatch(
+            f'{checkpoint} does not fit {type(model).__name__}: '
+            f'{err}') from None
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointMismatch(
+            f'{checkpoint} does not fit {type(model).__name__}: '
+            f'{_listing("missing", result.missing_keys)}, '
+            f'{_listing("unexpected", result.unexpected_keys)} (convert '
+            'checkpoints of other layouts with tools/model_converters)')
+
+
+def _listing(name: str, keys: Sequence[str], shown: int = 5) -> str:
+    more = f' and {len(keys) - shown} more' if len(keys) > shown else ''
+    return f'{len(keys)} {name} keys {list(keys[:shown])}{more}'
+
+
+def eval_pipeline(pipeline: Sequence[dict]) -> List[dict]:
+    """The training pipeline made deterministic: ``RandomResizedCrop``
+    becomes a resize of the whole image to the crop size, other
+    ``Random*`` transforms are dropped, everything else (loading, mask
+    generators, packing) is kept."""
+    out = []
+    for transform in pipeline:
+        kind = transform.get('type', '')
+        if kind == 'RandomResizedCrop':
+            scale = transform['scale']
+            h, w = (scale, scale) if isinstance(scale, int) else scale
+            out.append(
+                dict(
+                    type='Resize',
+                    scale=(w, h),
+                    interpolation=transform.get('interpolation', 'bilinear'),
+                    backend=transform.get('backend', 'cv2')))
+        elif not kind.startswith('Random'):
+            out.append(dict(transform))
+    return out
+
+
+def load_batch(cfg: Config, model: nn.Module, paths: Sequence[str]) -> dict:
+    """Read ``paths`` through the deterministic pipeline and the model's
+    data preprocessor: ``{'inputs': (B, 3, H, W), 'data_samples': [...]}``.
+    """
+    try:
+        pipeline_cfg = cfg.train_dataloader.dataset.pipeline
+    except AttributeError:
+        raise ConfigError('the config has no '
+                          'train_dataloader.dataset.pipeline') from None
+    with DefaultScope.overwrite_default_scope(_scope(cfg)):
+        pipeline = Compose(eval_pipeline(pipeline_cfg))
+        samples = [pipeline(dict(img_path=path)) for path in paths]
+    if isinstance(samples[0]['inputs'], list):
+        raise ConfigError('the pipeline makes several views of every image '
+                          '(a contrastive method): nothing to draw')
+    with torch.no_grad():
+        return model.data_preprocessor(default_collate(samples), False)
+
+
+def _scope(cfg: Config) -> str:
+    return cfg.get('default_scope') or DEFAULT_SCOPE
+
+
+# ---------------------------------------------------------------- drawing
+def _mixmim(model, data: dict, mean, std) -> np.ndarray:
+    inputs = data['inputs']
+    masks = model.masks_from(data['data_samples'], inputs.device)
+    return mixmim_reconstruction_grid(model, inputs, masks, mean, std)
+
+
+def _mae(model, data: dict, mean, std) -> np.ndarray:
+    return mae_reconstruction_grid(model, data['inputs'], mean, std)
+
+
+def _droppos(model, data: dict, mean, std) -> np.ndarray:
+    inputs = data['inputs']
+    patch_mask, pos_mask = model.masks_from(data['data_samples'],
+                                            inputs.device)
+    return droppos_prediction_grid(model, inputs, patch_mask, pos_mask, mean,
+                                   std)
+
+
+def drawers() -> Dict[str, Tuple[type, str, Callable]]:
+    """Method name -> (model class, output name, drawing function)."""
+    from mmpretrain.models.selfsup import MAE
+
+    from mixmim_plugin.models import DropPos, MixMIMPretrainer
+    return {
+        'mixmim': (MixMIMPretrainer, 'mixmim_reconstruction', _mixmim),
+        'mae': (MAE, 'mae_reconstruction', _mae),
+        'droppos': (DropPos, 'droppos_positions', _droppos),
+    }
+
+
+def method_of(model: nn.Module) -> str:
+    """The key of :func:`drawers` that draws ``model``."""
+    for method, (cls, _, _) in drawers().items():
+        if isinstance(model, cls):
+            return method
+    raise ConfigError(f'no picture for {type(model).__name__}: the tool '
+                      f'draws {sorted(drawers())} pretrainers')
+
+
+def even_paths(paths: List[str]) -> List[str]:
+    """MixMIM mixes pairs: keep an even number (at least two) of images."""
+    if len(paths) < 2:
+        raise NoImagesError('MixMIM mixes pairs of images: give at least two')
+    return paths[:len(paths) // 2 * 2]
+
+
+def visualize(cfg: Config, model: nn.Module,
+              paths: Sequence[str]) -> Tuple[str, np.ndarray]:
+    """Draw the picture of ``model`` for the images ``paths``.
+
+    Returns:
+        Its file stem (e.g. ``'mae_reconstruction'``) and the (H, W, 3)
+        uint8 grid.
+    """
+    method = method_of(model)
+    _, name, draw = drawers()[method]
+    paths = even_paths(list(paths)) if method == 'mixmim' else list(paths)
+    data = load_batch(cfg, model, paths)
+    preprocessor = model.data_preprocessor
+    mean = preprocessor.mean.flatten().tolist()
+    std = preprocessor.std.flatten().tolist()
+    return name, draw(model, data, mean, std)
