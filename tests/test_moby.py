@@ -15,8 +15,8 @@ from torch import nn
 
 from mixmim_plugin.datasets.transforms import HueSafeColorJitter, shift_hue
 from mixmim_plugin.models import MoBY, moby_momentum
-from mixmim_plugin.models.utils import (MoBYSwinTransformer,
-                                        PortableSyncBatchNorm, TokenBatchNorm)
+from mixmim_plugin.models.backbones import MoBYSwinTransformer, TokenBatchNorm
+from mixmim_plugin.models.utils import PortableSyncBatchNorm
 from mixmim_plugin.registry import MODELS
 
 FEAT = 8

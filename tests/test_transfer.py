@@ -110,8 +110,7 @@ def test_simple_feature_pyramid_levels(scope):
     """Strides 4..64 from a stride-16 map; LN2d resolves from any scope."""
     neck = sfp(scope)
     outs = neck((torch.randn(2, 32, 6, 5), torch.randn(2, 32, 12, 10)))
-    assert [tuple(o.shape) for o in outs] == [(2, 16, 48, 40),
-                                              (2, 16, 24, 20),
+    assert [tuple(o.shape) for o in outs] == [(2, 16, 48, 40), (2, 16, 24, 20),
                                               (2, 16, 12, 10), (2, 16, 6, 5),
                                               (2, 16, 3, 3)]
     assert type(neck.projections[0][0].norm).__name__ == 'LayerNorm2d'
@@ -120,8 +119,11 @@ def test_simple_feature_pyramid_levels(scope):
 
 
 def test_simple_feature_pyramid_subsets_and_errors():
-    neck = sfp(scale_factors=(2.0, 1.0), num_outs=2, in_index=0,
-               norm_cfg=dict(type='GN', num_groups=4))
+    neck = sfp(
+        scale_factors=(2.0, 1.0),
+        num_outs=2,
+        in_index=0,
+        norm_cfg=dict(type='GN', num_groups=4))
     outs = neck([torch.randn(1, 32, 4, 4), torch.randn(1, 32, 2, 2)])
     assert [o.shape[-1] for o in outs] == [8, 4]
     with pytest.raises(ValueError, match='scale_factors must be'):
@@ -163,12 +165,13 @@ def test_layer_decay_for_mixmim_detector_and_segmentor(path):
         'backbone.norm0.weight': 6,
         'backbone.norm.weight': 6,
     }
-    head = ('neck.fpn_convs.0.conv.weight', 'rpn_head.rpn_conv.weight',
-            'roi_head.mask_head.conv_logits.weight'
-            ) if 'mask-rcnn' in path else (
-                'decode_head.conv_seg.weight',
-                'auxiliary_head.conv_seg.weight')
-    expected.update(dict.fromkeys(head, top))
+    if 'mask-rcnn' in path:
+        heads = ('neck.fpn_convs.0.conv.weight', 'rpn_head.rpn_conv.weight',
+                 'roi_head.mask_head.conv_logits.weight')
+    else:
+        heads = ('decode_head.conv_seg.weight',
+                 'auxiliary_head.conv_seg.weight')
+    expected.update(dict.fromkeys(heads, top))
     for name, depth in expected.items():
         assert groups[name]['lr_scale'] == pytest.approx(rate**(top - depth))
         assert groups[name]['lr'] == pytest.approx(2e-4 * rate**(top - depth))
@@ -184,8 +187,7 @@ def test_layer_decay_for_vit_segmentor():
                  'upernet_vit-b-p16_8xb2-160k_ade20k-512x512.py'))
     cfg.model.backbone.update(
         arch=dict(
-            embed_dims=32, num_layers=4, num_heads=2,
-            feedforward_channels=64),
+            embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64),
         img_size=64,
         out_indices=(0, 1, 2, 3),
         init_cfg=None)
@@ -251,6 +253,14 @@ def mmdet_swin(**kwargs):
     return model
 
 
+OFFICIAL_NAMES = [('stages.', 'layers.'), ('attn.w_msa.', 'attn.'),
+                  ('ffn.layers.0.0.', 'mlp.fc1.'),
+                  ('ffn.layers.1.', 'mlp.fc2.'),
+                  ('patch_embed.projection', 'patch_embed.proj'),
+                  ('norm3.', 'norm.')]
+TIMM_ORDER = [0, 2, 1, 3]  # its own inverse
+
+
 def to_official(state):
     """The inverse of mmdet's swin_converter: mmcv Swin keys -> official
     (Microsoft / MoBY authors') keys, with timm's patch-merging order,
@@ -259,25 +269,25 @@ def to_official(state):
     for key, value in state.items():
         if key.startswith('norm') and not key.startswith('norm3.'):
             continue
-        new = key.replace('stages.', 'layers.').replace(
-            'attn.w_msa.', 'attn.').replace('ffn.layers.0.0.',
-                                            'mlp.fc1.').replace(
-                                                'ffn.layers.1.', 'mlp.fc2.')
-        new = new.replace('patch_embed.projection', 'patch_embed.proj')
-        new = new.replace('norm3.', 'norm.')
+        new = key
+        for mmcv_name, official_name in OFFICIAL_NAMES:
+            new = new.replace(mmcv_name, official_name)
         if 'downsample.reduction' in key:
             o, i = value.shape
-            value = value.reshape(o, i // 4, 4).transpose(1, 2)[:, [0, 2, 1,
-                                                                    3]]
-            value = value.reshape(o, i)
+            value = value.reshape(o, i // 4, 4).transpose(1, 2)
+            value = value[:, TIMM_ORDER].reshape(o, i)
         elif 'downsample.norm' in key:
             i = value.shape[0]
-            value = value.reshape(i // 4, 4).T[[0, 2, 1, 3]].reshape(i)
+            value = value.reshape(i // 4, 4).T[TIMM_ORDER].reshape(i)
         out[new] = value
         if key.endswith('blocks.1.norm1.weight'):
             out[new.replace('norm1.weight', 'attn_mask')] = torch.zeros(4)
     out['head.weight'] = torch.zeros(10, 256)
     return out
+
+
+def prefixed(prefix, state):
+    return {prefix + k: v for k, v in state.items()}
 
 
 def features(model, x):
@@ -292,34 +302,22 @@ def test_moby_to_swin_layouts(layout):
     from mmseg.models.backbones import SwinTransformer as MMSegSwin
     online, target = mmdet_swin(), mmdet_swin(drop_rate=0.)
     if layout == 'plugin':
-        checkpoint = {
-            'meta': {},
-            'state_dict': {
-                **{f'backbone.{k}': v
-                   for k, v in online.state_dict().items()},
-                **{
-                    f'target.module.0.{k}': v
-                    for k, v in target.state_dict().items()
-                }, 'neck.mlp.0.weight': torch.zeros(2),
-                'target.module.1.mlp.0.weight': torch.zeros(2),
-                'queues': torch.zeros(2, 4, 8)
-            }
-        }
+        state = prefixed('backbone.', online.state_dict())
+        state.update(prefixed('target.module.0.', target.state_dict()))
+        state.update({
+            'neck.mlp.0.weight': torch.zeros(2),
+            'target.module.1.mlp.0.weight': torch.zeros(2),
+            'queues': torch.zeros(2, 4, 8)
+        })
+        checkpoint = {'meta': {}, 'state_dict': state}
     elif layout == 'authors':
-        checkpoint = {
-            'model': {
-                **{
-                    f'encoder.{k}': v
-                    for k, v in to_official(online.state_dict()).items()
-                },
-                **{
-                    f'encoder_k.{k}': v
-                    for k, v in to_official(target.state_dict()).items()
-                }, 'projector.linear1.weight': torch.zeros(2),
-                'queue1': torch.zeros(4, 8)
-            },
-            'epoch': 3
-        }
+        state = prefixed('encoder.', to_official(online.state_dict()))
+        state.update(prefixed('encoder_k.', to_official(target.state_dict())))
+        state.update({
+            'projector.linear1.weight': torch.zeros(2),
+            'queue1': torch.zeros(4, 8)
+        })
+        checkpoint = {'model': state, 'epoch': 3}
     else:
         checkpoint = to_official(online.state_dict())
     branches = ['online', 'target'] if layout != 'official' else ['online']
@@ -335,20 +333,21 @@ def test_moby_to_swin_layouts(layout):
             model.load_state_dict(bare, strict=True)
             model.eval()
             torch.testing.assert_close(
-                features(model, x)[0], features(source, x)[0])
+                features(model, x)[0],
+                features(source, x)[0])
 
 
 def test_moby_to_swin_errors():
-    online = mmdet_swin().state_dict()
-    plugin = {f'backbone.{k}': v for k, v in online.items()}
+    plugin = prefixed('backbone.', mmdet_swin().state_dict())
     with pytest.raises(LayoutError, match='no target Swin encoder'):
         moby_to_swin(plugin, 'target')
     with pytest.raises(ValueError, match='branch must be one of'):
         moby_to_swin(plugin, 'momentum')
     with pytest.raises(LayoutError, match='not a Swin Transformer'):
-        moby_to_swin({'backbone.layers.0.ln1.weight': torch.zeros(2),
-                      'backbone.patch_embed.projection.weight':
-                      torch.zeros(2)})
+        moby_to_swin({
+            'backbone.layers.0.ln1.weight': torch.zeros(2),
+            'backbone.patch_embed.projection.weight': torch.zeros(2)
+        })
     bn = dict(plugin)
     bn['backbone.stages.0.blocks.0.norm2.bn.running_mean'] = torch.zeros(32)
     with pytest.raises(LayoutError, match='BatchNorm before the MLP'):
@@ -364,11 +363,7 @@ def test_moby2swin_script(tmp_path, capsys):
         osp.join(ROOT, 'tools', 'model_converters', 'moby2swin.py'))
     online = mmdet_swin()
     src, dst = tmp_path / 'moby.pth', tmp_path / 'out' / 'swin.pth'
-    torch.save(
-        {
-            'state_dict': {f'backbone.{k}': v
-                           for k, v in online.state_dict().items()}
-        }, src)
+    torch.save({'state_dict': prefixed('backbone.', online.state_dict())}, src)
     assert script.main([str(src), str(dst)]) == 0
     saved = torch.load(dst, map_location='cpu')
     assert saved['meta']['branch'] == 'online'
@@ -390,16 +385,16 @@ def test_plugin_pretraining_checkpoint_into_mask_rcnn(tmp_path):
         model = build_model(cfg, init=False)
         model.init_weights()
     key = 'layers.2.blocks.1.attn.qkv.weight'
-    torch.testing.assert_close(
-        model.backbone.state_dict()[key], state['backbone.' + key])
+    torch.testing.assert_close(model.backbone.state_dict()[key],
+                               state['backbone.' + key])
     log = '\n'.join(r.getMessage() for r in records)
     assert 'missing keys in source state_dict: norm0.weight' in log
     assert 'unexpected key' not in log
     x = torch.randn(1, 3, 96, 136)  # any size: maps are padded to windows
     with torch.no_grad():
         outs = model.extract_feat(x)
-    assert [tuple(o.shape[-2:]) for o in outs] == [(24, 34), (12, 17),
-                                                   (6, 9), (3, 5), (2, 3)]
+    assert [tuple(o.shape[-2:]) for o in outs] == [(24, 34), (12, 17), (6, 9),
+                                                   (3, 5), (2, 3)]
 
 
 def test_converted_authors_checkpoint_into_upernet(tmp_path):
@@ -412,11 +407,16 @@ def test_converted_authors_checkpoint_into_upernet(tmp_path):
     script = load_script(
         osp.join(ROOT, 'tools', 'model_converters', 'mixmim2plugin.py'))
     assert script.main([str(authors), str(converted)]) == 0
-    model = build_model(tiny_config(SEG_TINY, converted))
+    with captured_log() as records:
+        model = build_model(tiny_config(SEG_TINY, converted), init=False)
+        model.init_weights()
+    log = '\n'.join(r.getMessage() for r in records)
+    assert 'missing keys in source state_dict: norm0.weight' in log
+    assert 'unexpected key' not in log
     for key in ('layers.0.downsample.reduction.weight',
                 'layers.2.blocks.2.ffn.layers.0.0.weight', 'norm.weight'):
-        torch.testing.assert_close(
-            model.backbone.state_dict()[key], state['backbone.' + key])
+        torch.testing.assert_close(model.backbone.state_dict()[key],
+                                   state['backbone.' + key])
 
 
 def test_bad_checkpoints_fail_loudly_through_mmdet_and_mmseg(tmp_path):
@@ -426,8 +426,9 @@ def test_bad_checkpoints_fail_loudly_through_mmdet_and_mmseg(tmp_path):
     with pytest.raises(AssertionError, match='encoder. is not in'):
         build_model(tiny_config(DET_TINY, good, prefix='encoder.'))
     other = tmp_path / 'resnet.pth'
-    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1)}},
-               other)
+    torch.save({'state_dict': {
+        'backbone.conv1.weight': torch.zeros(1)
+    }}, other)
     with pytest.raises(KeyError, match='holds none of MixMIMEncoder'):
         build_model(tiny_config(SEG_TINY, other))
 
@@ -439,12 +440,8 @@ def test_droppos_checkpoint_into_vit_reports_its_extra_key(tmp_path):
         droppos = quiet_init(
             MODELS.build(dict(type='DropPosViT', arch='tiny', img_size=64)))
     path = tmp_path / 'droppos.pth'
-    torch.save(
-        {
-            'state_dict':
-            {f'backbone.{k}': v
-             for k, v in droppos.state_dict().items()}
-        }, path)
+    torch.save({'state_dict': prefixed('backbone.', droppos.state_dict())},
+               path)
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs', 'droppos', 'benchmarks',
                  'mask-rcnn_vit-b-p16-sfp_8xb2-1x_coco.py'))
@@ -454,8 +451,8 @@ def test_droppos_checkpoint_into_vit_reports_its_extra_key(tmp_path):
             feedforward_channels=256),
         img_size=64,
         out_indices=(3, ),
-        init_cfg=dict(type='Pretrained', checkpoint=str(path),
-                      prefix='backbone.'))
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(path), prefix='backbone.'))
     cfg.model.neck.in_channels = 64
     with captured_log() as records:
         model = build_model(cfg, init=False)
@@ -520,8 +517,14 @@ def fake_srun(tmp_path):
 ])
 def test_mim_slurm_scripts(script, package, config, fake_srun):
     env = dict(fake_srun, PYTHON=sys.executable, GPUS='16')
-    done = run_script(script, 'gpu', osp.join(BENCH, config), 'pre.pth',
-                      '--work-dir', 'wd', env=env)
+    done = run_script(
+        script,
+        'gpu',
+        osp.join(BENCH, config),
+        'pre.pth',
+        '--work-dir',
+        'wd',
+        env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     line = next(x for x in done.stdout.splitlines() if x.startswith('srun'))
     assert '-p gpu' in line and '--ntasks=16' in line
@@ -533,12 +536,16 @@ def test_mim_slurm_scripts(script, package, config, fake_srun):
 
 def test_classification_slurm_script(fake_srun):
     done = run_script(
-        'classification/slurm_train.sh', 'gpu', 'ft', 'cfg.py', 'pre.pth',
-        '--amp', env=fake_srun)
+        'classification/slurm_train.sh',
+        'gpu',
+        'ft',
+        'cfg.py',
+        'pre.pth',
+        '--amp',
+        env=fake_srun)
     assert done.returncode == 0, done.stderr[-2000:]
     line = done.stdout.strip().splitlines()[-1]
     assert line.startswith('srun -p gpu --job-name=ft')
     assert 'tools/train.py cfg.py --work-dir=work_dirs/ft' in line
-    assert line.endswith(
-        '--launcher=slurm --cfg-options '
-        'model.backbone.init_cfg.checkpoint=pre.pth --amp')
+    assert line.endswith('--launcher=slurm --cfg-options '
+                         'model.backbone.init_cfg.checkpoint=pre.pth --amp')

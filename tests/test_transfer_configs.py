@@ -86,8 +86,8 @@ def check(path):
     return cfg, model
 
 
-@pytest.mark.parametrize(
-    'path', [p for p in CONFIGS if p in FAST or 'embedded' in p])
+@pytest.mark.parametrize('path',
+                         [p for p in CONFIGS if p in FAST or 'embedded' in p])
 def test_config_builds(path):
     check(path)
 

@@ -35,8 +35,8 @@ def run(cmd, cwd, **env):
         capture_output=True,
         text=True,
         timeout=900,
-        env=dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='2',
-                 **env))
+        env=dict(
+            os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='2', **env))
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     return out
@@ -55,8 +55,8 @@ def workspace(tmp_path_factory, embedded_data):
     configs expect it relative to the working directory."""
     work = tmp_path_factory.mktemp('transfer')
     (work / 'data').mkdir()
-    os.symlink(osp.dirname(embedded_data['imagenet']),
-               work / 'data' / 'embedded')
+    os.symlink(
+        osp.dirname(embedded_data['imagenet']), work / 'data' / 'embedded')
     return work
 
 

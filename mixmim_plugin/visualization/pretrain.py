@@ -93,24 +93,35 @@ def load_weights(model: nn.Module, checkpoint: str) -> None:
     """Load a plugin checkpoint into ``model``; every key must match.
 
     Raises:
-        CheckpointMismatch: missing or unexpected keys (listed), a shape
-            that does not fit, or an unreadable file.
+        CheckpointMismatch: an unreadable file, or missing or unexpected
+            keys or shapes that do not fit (all listed).
     """
     from mixmim_plugin.converters import (CheckpointFileError,
                                           load_checkpoint_file, unwrap)
     try:
         state = unwrap(load_checkpoint_file(checkpoint))
+    except CheckpointFileError as err:
+        raise CheckpointMismatch(str(err)) from None
+    shapes = []
+    try:
         result = model.load_state_dict(state, strict=False)
-    except (CheckpointFileError, RuntimeError, KeyError, ValueError) as err:
+        missing, unexpected = result.missing_keys, result.unexpected_keys
+    except (RuntimeError, KeyError, ValueError) as err:
+        own = set(model.state_dict())
+        missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
+        lines = [line.strip() for line in str(err).splitlines()]
+        sizes = [line for line in lines if line.startswith('size mismatch')]
+        shapes.append('; '.join(sizes[:3]) if sizes else lines[-1])
+    problems = [
+        _listing(name, keys)
+        for name, keys in (('missing', missing), ('unexpected', unexpected))
+        if keys
+    ] + shapes
+    if problems:
         raise CheckpointMismatch(
             f'{checkpoint} does not fit {type(model).__name__}: '
-            f'{err}') from None
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointMismatch(
-            f'{checkpoint} does not fit {type(model).__name__}: '
-            f'{_listing("missing", result.missing_keys)}, '
-            f'{_listing("unexpected", result.unexpected_keys)} (convert '
-            'checkpoints of other layouts with tools/model_converters)')
+            f'{", ".join(problems)} (convert checkpoints of other layouts '
+            'with tools/model_converters)')
 
 
 def _listing(name: str, keys: Sequence[str], shown: int = 5) -> str:

@@ -3,7 +3,9 @@ from .droppos_vit import DropPosViT
 from .mixmim_encoder import MixMIMEncoder
 from .mixmim_swin import MixMIMSwin
 from .mixmim_vit import MixMIMViT
+from .moby_swin import MoBYSwinTransformer, TokenBatchNorm
 
 __all__ = [
-    'MixMIMEncoder', 'MixMIMSwin', 'MixMIMViT', 'DropPosMixMIM', 'DropPosViT'
+    'MixMIMEncoder', 'MixMIMSwin', 'MixMIMViT', 'DropPosMixMIM', 'DropPosViT',
+    'MoBYSwinTransformer', 'TokenBatchNorm'
 ]

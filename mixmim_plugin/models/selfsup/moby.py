@@ -14,7 +14,7 @@ from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from mixmim_plugin.registry import MODELS
-from ..utils.moby_sync_bn import PortableSyncBatchNorm
+from ..utils.sync_bn import PortableSyncBatchNorm
 
 NUM_VIEWS = 2
 QUEUE_SEED = 0

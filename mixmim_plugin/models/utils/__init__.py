@@ -1,11 +1,9 @@
-from .moby_swin import MoBYSwinTransformer, TokenBatchNorm
-from .moby_sync_bn import PortableSyncBatchNorm
+from .sync_bn import PortableSyncBatchNorm
 from .token_layout import (GroupLayout, WindowLayout, build_layout,
                            resolve_window)
 from .window_attention import WindowMSA, relative_position_index
 
 __all__ = [
-    'MoBYSwinTransformer', 'PortableSyncBatchNorm', 'TokenBatchNorm',
-    'GroupLayout', 'WindowLayout', 'WindowMSA', 'build_layout',
-    'relative_position_index', 'resolve_window'
+    'PortableSyncBatchNorm', 'GroupLayout', 'WindowLayout', 'WindowMSA',
+    'build_layout', 'relative_position_index', 'resolve_window'
 ]
