@@ -75,8 +75,13 @@ def timm_block(t: Maker, prefix: str, dim: int, ratio: int = 4) -> dict:
     }
 
 
-def timm_vit(t: Maker, prefix: str = '', dim: int = DIM, depth: int = DEPTH,
-             num: int = NUM, patch: int = PATCH, norm: str = 'norm') -> dict:
+def timm_vit(t: Maker,
+             prefix: str = '',
+             dim: int = DIM,
+             depth: int = DEPTH,
+             num: int = NUM,
+             patch: int = PATCH,
+             norm: str = 'norm') -> dict:
     """The encoder of MAE / DropPos / DeiT (``norm``, or ``fc_norm`` for a
     global-pool fine-tuned ViT)."""
     state = {
@@ -178,8 +183,10 @@ def test_mae_encoder_only_and_fine_tuned_checkpoints():
     state = mae_to_mmpretrain({'model': encoder})
     model = build('configs/mae/mae-tiny_1xb32_20e_embedded.py')
     model.backbone.load_state_dict(
-        {k[len('backbone.'):]: v
-         for k, v in state.items()}, strict=True)
+        {
+            k[len('backbone.'):]: v
+            for k, v in state.items()
+        }, strict=True)
 
     fine_tuned = timm_vit(t, norm='fc_norm')  # models_vit, global pool
     fine_tuned.update({'head.weight': t(10, DIM), 'head.bias': t(10)})
@@ -231,8 +238,7 @@ def multitask_droppos():
 
 
 @pytest.mark.parametrize('multi_task', [False, True])
-def test_droppos_authors_checkpoint_loads_strictly_and_round_trips(
-        multi_task):
+def test_droppos_authors_checkpoint_loads_strictly_and_round_trips(multi_task):
     authors = authors_droppos(multi_task)
     state = droppos_to_plugin({'model': authors, 'args': None})
     model = multitask_droppos() if multi_task else build(
@@ -320,8 +326,7 @@ def authors_swin(t: Maker, prefix: str, norm_before_mlp: str = 'ln') -> dict:
             if norm_before_mlp == 'bn':  # a fresh BatchNorm at every call
                 block = {k: v for k, v in block.items() if '.norm2.' not in k}
             block[f'{prefix}layers.{i}.blocks.{j}.attn.'
-                  'relative_position_bias_table'] = t(
-                      (2 * win - 1)**2, heads)
+                  'relative_position_bias_table'] = t((2 * win - 1)**2, heads)
             block[f'{prefix}layers.{i}.blocks.{j}.attn.'
                   'relative_position_index'] = swin_relative_index(win)
             if j % 2 and res > window:
@@ -332,8 +337,10 @@ def authors_swin(t: Maker, prefix: str, norm_before_mlp: str = 'ln') -> dict:
             state.update({
                 f'{prefix}layers.{i}.downsample.reduction.weight':
                 t(2 * c, 4 * c),
-                f'{prefix}layers.{i}.downsample.norm.weight': t(4 * c),
-                f'{prefix}layers.{i}.downsample.norm.bias': t(4 * c),
+                f'{prefix}layers.{i}.downsample.norm.weight':
+                t(4 * c),
+                f'{prefix}layers.{i}.downsample.norm.bias':
+                t(4 * c),
             })
     last = dim * 2**(stages - 1)
     state[f'{prefix}norm.weight'] = t(last)
@@ -341,8 +348,7 @@ def authors_swin(t: Maker, prefix: str, norm_before_mlp: str = 'ln') -> dict:
     return state
 
 
-def moby_mlp(t: Maker, prefix: str, in_dim: int, inner: int,
-             out: int) -> dict:
+def moby_mlp(t: Maker, prefix: str, in_dim: int, inner: int, out: int) -> dict:
     """``MoBYMLP(num_layers=2)`` with a (Sync)BatchNorm."""
     return {
         f'{prefix}linear_hidden.1.weight': t(inner, in_dim),
@@ -357,7 +363,9 @@ def moby_mlp(t: Maker, prefix: str, in_dim: int, inner: int,
     }
 
 
-def authors_moby(encoder: str = 'swin', feat: int = 128, queue: int = 256,
+def authors_moby(encoder: str = 'swin',
+                 feat: int = 128,
+                 queue: int = 256,
                  width: int = 128) -> dict:
     """``models/moby.py`` ``MoBY``: encoders, projectors (width -> 512 ->
     feat), predictor (feat -> 512 -> feat), queues (feat, queue)."""
@@ -367,8 +375,10 @@ def authors_moby(encoder: str = 'swin', feat: int = 128, queue: int = 256,
         if encoder == 'deit':
             state.update(timm_vit(t, prefix, dim=width, depth=2, num=4))
         else:
-            state.update(authors_swin(t, prefix, encoder[len('swin-'):]
-                                      if encoder != 'swin' else 'ln'))
+            state.update(
+                authors_swin(
+                    t, prefix,
+                    encoder[len('swin-'):] if encoder != 'swin' else 'ln'))
     state.update(moby_mlp(t, 'projector.', width, 512, feat))
     state.update(moby_mlp(t, 'projector_k.', width, 512, feat))
     state.update(moby_mlp(t, 'predictor.', feat, 512, feat))
@@ -498,7 +508,8 @@ def test_moby_deit_checkpoint():
         queue_len=256,
         feat_dim=128)
     model.load_state_dict(state, strict=True)
-    assert torch.equal(model.backbone.ln1.weight, authors['encoder.norm.weight'])
+    assert torch.equal(model.backbone.ln1.weight,
+                       authors['encoder.norm.weight'])
     back = plugin_to_moby(state)
     assert all(torch.equal(back[k], v) for k, v in authors.items())
 
@@ -519,8 +530,10 @@ def test_converters_name_the_wrong_layout():
     extra = dict(mae, **{'blocks.0.ls1.gamma': torch.ones(DIM)})
     with pytest.raises(LayoutError, match=r'blocks\.0\.ls1\.gamma'):
         mae_to_mmpretrain(extra)
-    partial = {k: v for k, v in authors_moby().items()
-               if not k.startswith('encoder_k.')}
+    partial = {
+        k: v
+        for k, v in authors_moby().items() if not k.startswith('encoder_k.')
+    }
     with pytest.raises(LayoutError, match=r'no encoder_k\.\* keys'):
         moby_to_plugin(partial)
 
@@ -537,8 +550,8 @@ def test_converter_scripts(tmp_path, capsys):
         written['state_dict'], strict=True)
     # back, then into the DropPos converter: a layout error, exit 2
     back = tmp_path / 'back.pth'
-    assert load_tool('mae2mmpretrain').main(
-        [str(dst), str(back), '--reverse']) == 0
+    assert load_tool('mae2mmpretrain').main([str(dst),
+                                             str(back), '--reverse']) == 0
     bad = tmp_path / 'bad.pth'
     assert load_tool('droppos2plugin').main([str(back), str(bad)]) == 2
     assert 'mask_pos_token' in capsys.readouterr().err
@@ -548,18 +561,21 @@ def test_converter_scripts(tmp_path, capsys):
 def test_pickled_objects_need_trust(tmp_path, capsys):
     """The authors' files pickle their arguments; reading runs code."""
     src = tmp_path / 'droppos_authors.pth'
-    torch.save({
-        'model': authors_droppos(),
-        'args': argparse.Namespace(lr=1.5e-4)
-    }, src)
+    torch.save(
+        {
+            'model': authors_droppos(),
+            'args': argparse.Namespace(lr=1.5e-4)
+        }, src)
     tool = load_tool('droppos2plugin')
     dst = tmp_path / 'droppos.pth'
     assert tool.main([str(src), str(dst)]) == 2
-    assert '--trust' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert '--trust' in err and 'argparse.Namespace' in err
     assert tool.main([str(src), str(dst), '--trust']) == 0
     state = torch.load(dst, map_location='cpu')['state_dict']
-    build('configs/droppos/droppos-tiny_1xb32_20e_embedded.py'
-          ).load_state_dict(state, strict=True)
+    build(
+        'configs/droppos/droppos-tiny_1xb32_20e_embedded.py').load_state_dict(
+            state, strict=True)
     moby = tmp_path / 'moby.pth'
     torch.save({'model': authors_moby()}, moby)
     out = tmp_path / 'moby_plugin.pth'

@@ -80,15 +80,15 @@ def test_mixmim_backbone_loads_in_the_transfer_configs(tmp_path, config):
     report = check_backbone(state, backbone)
     assert not report.unexpected
     # the dense configs add an output norm per extra stage
-    assert all(k.startswith(('norm0.', 'norm1.', 'norm2.'))
-               for k in report.missing)
+    assert all(
+        k.startswith(('norm0.', 'norm1.', 'norm2.')) for k in report.missing)
 
 
 def test_moby_online_and_target_encoders(tmp_path):
     model = pretrainer(MOBY)
     full = model.state_dict()
-    for branch, prefix in (('online', 'backbone.'),
-                           ('target', 'target.module.0.')):
+    for branch, prefix in (('online', 'backbone.'), ('target',
+                                                     'target.module.0.')):
         state = to_backbone(full, branch)
         source = {k for k in full if k.startswith(prefix)}
         assert len(state) == len(source)
@@ -104,16 +104,21 @@ def test_moby_online_and_target_encoders(tmp_path):
         to_backbone(full, 'target')['backbone.norm2.weight'])
 
 
-def test_droppos_pretraining_only_parameters_are_dropped(tmp_path):
+@pytest.mark.parametrize('config,updates', [
+    ('configs/droppos/benchmarks/vit-b-p16_8xb2048-linear-90e_in1k.py',
+     dict(frozen_stages=4)),
+    ('configs/droppos/benchmarks/mask-rcnn_vit-b-p16-sfp_8xb2-1x_coco.py',
+     dict(out_indices=(3, ))),
+])
+def test_droppos_pretraining_only_parameters_are_dropped(
+        tmp_path, config, updates):
     full = pretrainer(DROPPOS).state_dict()
     state = to_backbone(full)
     assert 'backbone.mask_pos_token' in full
     assert 'backbone.mask_pos_token' not in state
     assert not any(k.startswith(('neck.', 'head.')) for k in state)
     path = save_checkpoint_file(state, str(tmp_path / 'vit.pth'))
-    backbone = downstream_backbone(
-        'configs/droppos/benchmarks/vit-b-p16_8xb2048-linear-90e_in1k.py',
-        path, frozen_stages=4, **TINY_VIT)
+    backbone = downstream_backbone(config, path, **updates, **TINY_VIT)
     assert_loaded(backbone, state)
     assert not check_backbone(state, backbone).unexpected
 
@@ -123,8 +128,10 @@ def test_check_backbone_rejects_what_does_not_fit():
     cfg = Config.fromfile(osp.join(ROOT, MOBY))
     cfg.model.backbone.update(NANO_SWIN)
     swin = backbone_from_config(cfg)
-    with pytest.raises(LayoutError, match='(?s)does not fit SwinTransformer.*'
-                       'size mismatch for patch_embed'):
+    with pytest.raises(
+            LayoutError,
+            match='(?s)does not fit SwinTransformer.*'
+            'size mismatch for patch_embed'):
         check_backbone(state, swin)
     with pytest.raises(LayoutError, match="none of SwinTransformer's"):
         check_backbone({'backbone.cls_token': torch.zeros(1, 1, 32)}, swin)
@@ -152,15 +159,16 @@ def test_plugin2backbone_script(tmp_path, capsys):
     dense = osp.join(
         ROOT, 'configs/mixmim/benchmarks/'
         'mask-rcnn_mixmim-tiny_fpn_1xb4-1e_embedded.py')
-    assert tool.main([str(src), str(dst), '--check-config', ft,
-                      '--strict']) == 0
+    assert tool.main([str(src),
+                      str(dst), '--check-config', ft, '--strict']) == 0
     assert dst.exists()
-    assert tool.main(
-        [str(src), str(tmp_path / 'x.pth'), '--check-config', dense,
-         '--strict']) == 1
+    assert tool.main([
+        str(src),
+        str(tmp_path / 'x.pth'), '--check-config', dense, '--strict'
+    ]) == 1
     assert 'left at initialisation (6)' in capsys.readouterr().out
     moby = osp.join(ROOT, MOBY)
-    assert tool.main([str(src), str(tmp_path / 'y.pth'), '--check-config',
-                      moby]) == 2
+    assert tool.main(
+        [str(src), str(tmp_path / 'y.pth'), '--check-config', moby]) == 2
     assert 'does not fit SwinTransformer' in capsys.readouterr().err
     assert not (tmp_path / 'y.pth').exists()

@@ -122,3 +122,18 @@ def test_pretrained_init_cfg_loads_and_reports_partial_loads(tmp_path):
         encoder(
             init_cfg=dict(
                 type='Pretrained', checkpoint=str(path), prefix='encoder.'))
+
+
+def test_freezing_every_stage_freezes_the_norms_too():
+    model = encoder(out_type='featmap', out_indices=(1, 3), frozen_stages=4)
+    model.train()
+    assert not any(p.requires_grad for p in model.parameters())
+    partial = encoder(out_type='featmap', out_indices=(1, 3), frozen_stages=2)
+    partial.train()
+    assert not partial.norm1.weight.requires_grad
+    assert partial.norm.weight.requires_grad
+
+
+def test_input_shape_error_names_the_shape():
+    with pytest.raises(ValueError, match=r'got a tensor of shape \(3, 64\)'):
+        encoder()(torch.zeros(3, 64))

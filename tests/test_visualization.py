@@ -142,8 +142,7 @@ def test_tool_says_what_is_wrong(tmp_path, images, checkpoints, capsys):
     err = capsys.readouterr().err
     assert 'does not fit MixMIMPretrainer' in err
     assert 'size mismatch for neck.decoder_pred.bias' in err
-    assert run(tool, 'mae', str(tmp_path / 'none.pth'), images,
-               tmp_path) == 3
+    assert run(tool, 'mae', str(tmp_path / 'none.pth'), images, tmp_path) == 3
     assert 'checkpoint not found' in capsys.readouterr().err
 
     empty = tmp_path / 'empty'
@@ -187,8 +186,8 @@ def test_mae_reconstruction_of_a_perfect_decoder():
     are right."""
     model = build('mae')
     inputs = torch.randn(2, 3, 128, 128)
-    model.neck.forward = lambda latent, ids: model.head.construct_target(
-        inputs)
+    model.neck.forward = lambda latent, ids: model.head.construct_target(inputs
+                                                                         )
     torch.manual_seed(0)
     out = mae_reconstruct(model, inputs)
     torch.testing.assert_close(out['pred'], inputs, rtol=1e-4, atol=1e-4)
@@ -197,8 +196,7 @@ def test_mae_reconstruction_of_a_perfect_decoder():
 
 
 @pytest.mark.parametrize('method', ['droppos', 'droppos-mixmim'])
-def test_droppos_predictions_are_scored_where_positions_were_dropped(
-        method):
+def test_droppos_predictions_are_scored_where_positions_were_dropped(method):
     model = build(method)
     grid = model.head.grid
     B, L = 2, grid[0] * grid[1]
@@ -227,8 +225,8 @@ def cells(grid=(4, 4), side=64):
     step = side // grid[0]
     for k in range(grid[0] * grid[1]):
         r, c = divmod(k, grid[1])
-        image[r * step:(r + 1) * step, c * step:(c + 1) * step] = (
-            10 * k, 255 - 10 * k, 100)
+        image[r * step:(r + 1) * step,
+              c * step:(c + 1) * step] = (10 * k, 255 - 10 * k, 100)
     return image
 
 

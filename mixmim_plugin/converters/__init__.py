@@ -1,6 +1,7 @@
 from .downstream import LoadReport, check_backbone, to_backbone
 from .droppos import droppos_to_plugin, plugin_to_droppos
-from .io import CheckpointFileError, load_checkpoint_file, save_checkpoint_file
+from .io import (CheckpointFileError, convert_file, converter_parser,
+                 load_checkpoint_file, save_checkpoint_file)
 from .mae import mae_to_mmpretrain, mmpretrain_to_mae
 from .mixmim import (LayoutError, authors_to_plugin, mmpretrain_to_plugin,
                      plugin_to_authors, plugin_to_mmpretrain, unwrap)
@@ -12,6 +13,7 @@ __all__ = [
     'plugin_to_authors', 'plugin_to_mmpretrain', 'unwrap', 'moby_to_swin',
     'official_to_mmcv', 'swin_arch', 'droppos_to_plugin', 'plugin_to_droppos',
     'LoadReport', 'check_backbone', 'to_backbone', 'CheckpointFileError',
-    'load_checkpoint_file', 'save_checkpoint_file', 'mae_to_mmpretrain',
-    'mmpretrain_to_mae', 'moby_to_plugin', 'plugin_to_moby'
+    'convert_file', 'converter_parser', 'load_checkpoint_file',
+    'save_checkpoint_file', 'mae_to_mmpretrain', 'mmpretrain_to_mae',
+    'moby_to_plugin', 'plugin_to_moby'
 ]

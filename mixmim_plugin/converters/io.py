@@ -1,12 +1,14 @@
 """Reading and writing checkpoint files for the converter tools."""
+import argparse
 import os
 import os.path as osp
 import pickle
-from typing import Optional
+import sys
+from typing import Callable, Optional
 
 import torch
 
-from .rules import StateDict
+from .rules import LayoutError, StateDict
 
 
 class CheckpointFileError(RuntimeError):
@@ -35,9 +37,9 @@ def load_checkpoint_file(path: str, trust: bool = False) -> dict:
         return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as err:
         if not trust:
-            reason = str(err).strip().splitlines()[-1][:300]
             raise CheckpointFileError(
-                f'{path} pickles Python objects besides tensors ({reason}); '
+                f'{path} pickles Python objects besides tensors '
+                f'({_unpickler_reason(err)}); '
                 'reading it runs code from the file: pass --trust if you '
                 'trust its source') from None
     try:
@@ -46,6 +48,16 @@ def load_checkpoint_file(path: str, trust: bool = False) -> dict:
         raise CheckpointFileError(
             f'{path} pickles an object of a module that is not installed '
             f'({err.name}); install it to read the checkpoint') from None
+
+
+def _unpickler_reason(err: Exception) -> str:
+    """The line of torch's safe-loading error that names the object."""
+    lines = [line.strip() for line in str(err).splitlines()]
+    for line in lines:
+        if 'Unsupported global:' in line:
+            found = line.split('Unsupported global:')[-1]
+            return found.split(' was not')[0].strip()
+    return lines[0][:200] if lines else type(err).__name__
 
 
 def save_checkpoint_file(state: StateDict,
@@ -63,3 +75,37 @@ def save_checkpoint_file(state: StateDict,
         if osp.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def converter_parser(description: str,
+                     reverse_help: Optional[str] = None
+                     ) -> argparse.ArgumentParser:
+    """The command line shared by the converter tools: ``src``, ``dst``,
+    ``--trust`` and, with ``reverse_help``, ``--reverse``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('src', help='checkpoint to convert')
+    parser.add_argument('dst', help='output checkpoint')
+    if reverse_help:
+        parser.add_argument(
+            '--reverse', action='store_true', help=reverse_help)
+    parser.add_argument(
+        '--trust',
+        action='store_true',
+        help='read a checkpoint that pickles Python objects (runs its code)')
+    return parser
+
+
+def convert_file(src: str, dst: str, trust: bool, convert: Callable[[dict],
+                                                                    StateDict],
+                 meta: dict, what: str) -> int:
+    """Read ``src``, ``convert`` it, write ``dst`` atomically; print what
+    was written, or the error naming the file. Returns the exit code (0, or
+    2 for an unreadable file or a wrong layout)."""
+    try:
+        state = convert(load_checkpoint_file(src, trust))
+    except (CheckpointFileError, LayoutError) as err:
+        print(f'error: {src}: {err}', file=sys.stderr)
+        return 2
+    save_checkpoint_file(state, dst, dict(meta, converted_from=src))
+    print(f'wrote {len(state)} tensors ({what}) to {dst}')
+    return 0

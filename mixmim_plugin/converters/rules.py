@@ -22,7 +22,7 @@ Rule = Tuple[str, str]
 
 
 @lru_cache(maxsize=None)
-def _compile(template: str) -> 're.Pattern':
+def _compile(template: str) -> re.Pattern:
     pattern = re.escape(template)
     for name in ('i', 'j'):
         pattern = pattern.replace(

@@ -130,3 +130,50 @@ def bf16_peak_tflops(device_name: str) -> Optional[float]:
         if key in device_name:
             return BF16_PEAK_TFLOPS[key]
     return None
+
+
+def step_peak_memory(step: Callable[[], object],
+                     device: str,
+                     repeats: int = 2) -> Optional[int]:
+    """Peak memory (bytes, see :func:`peak_memory`) that one call of
+    ``step`` adds: one unmeasured call first (so that every allocation
+    follows the current allocator policy), then the largest of ``repeats``
+    measured calls, each (on CPU) after the free heap pages have been
+    returned to the OS. ``None`` where the CPU peak cannot be measured."""
+    step()
+    peaks = []
+    for _ in range(repeats):
+        if device == 'cpu':
+            _trim_heap()
+        with peak_memory(device) as peak:
+            step()
+        peaks.append(peak['bytes'])
+    if any(p is None for p in peaks):
+        return None
+    return max(peaks)
+
+
+def _trim_heap() -> None:
+    """Hand free heap pages of every glibc arena back to the OS, so that
+    the resident set a step starts from holds no reusable free memory."""
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except OSError:
+        pass
+
+
+def state_bytes(model: nn.Module,
+                optimizer: Optional[torch.optim.Optimizer] = None) -> int:
+    """Bytes of the tensors that live between training steps: the model's
+    parameters and buffers and the optimizer's state (gradients, freed by
+    ``zero_grad(set_to_none=True)``, are not counted)."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    if optimizer is not None:
+        for state in optimizer.state.values():
+            tensors += [v for v in state.values() if torch.is_tensor(v)]
+    seen, total = set(), 0
+    for t in tensors:
+        if t.data_ptr() not in seen:
+            seen.add(t.data_ptr())
+            total += t.numel() * t.element_size()
+    return total

@@ -108,14 +108,15 @@ def load_weights(model: nn.Module, checkpoint: str) -> None:
         missing, unexpected = result.missing_keys, result.unexpected_keys
     except (RuntimeError, KeyError, ValueError) as err:
         own = set(model.state_dict())
-        missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
+        missing, unexpected = sorted(own -
+                                     set(state)), sorted(set(state) - own)
         lines = [line.strip() for line in str(err).splitlines()]
         sizes = [line for line in lines if line.startswith('size mismatch')]
         shapes.append('; '.join(sizes[:3]) if sizes else lines[-1])
     problems = [
         _listing(name, keys)
-        for name, keys in (('missing', missing), ('unexpected', unexpected))
-        if keys
+        for name, keys in (('missing', missing),
+                           ('unexpected', unexpected)) if keys
     ] + shapes
     if problems:
         raise CheckpointMismatch(

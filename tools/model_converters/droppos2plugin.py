@@ -12,39 +12,21 @@ namespace: ``--trust`` reads such a file (it runs code from it). The output
 holds ``state_dict`` and ``meta``; it is written to a temporary file and
 renamed.
 """
-import argparse
 import sys
 
-from mixmim_plugin.converters import (CheckpointFileError, LayoutError,
-                                      droppos_to_plugin, load_checkpoint_file,
-                                      plugin_to_droppos, save_checkpoint_file)
+from mixmim_plugin.converters import (convert_file, converter_parser,
+                                      droppos_to_plugin, plugin_to_droppos)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('src', help='checkpoint to convert')
-    parser.add_argument('dst', help='output checkpoint')
-    parser.add_argument(
-        '--reverse',
-        action='store_true',
-        help="the plugin's layout -> the authors'")
-    parser.add_argument(
-        '--trust',
-        action='store_true',
-        help='read a checkpoint that pickles Python objects (runs its code)')
+    parser = converter_parser(
+        __doc__.splitlines()[0],
+        reverse_help="the plugin's layout -> the authors'")
     args = parser.parse_args(argv)
     convert = plugin_to_droppos if args.reverse else droppos_to_plugin
     layout = 'authors' if args.reverse else 'plugin'
-    try:
-        state = convert(load_checkpoint_file(args.src, args.trust))
-    except (CheckpointFileError, LayoutError) as err:
-        print(f'error: {args.src}: {err}', file=sys.stderr)
-        return 2
-    save_checkpoint_file(state, args.dst,
-                         dict(converted_from=args.src, layout=layout))
-    print(f'wrote {len(state)} tensors ({layout} DropPos layout) to '
-          f'{args.dst}')
-    return 0
+    return convert_file(args.src, args.dst, args.trust, convert,
+                        dict(layout=layout), f'{layout} DropPos layout')
 
 
 if __name__ == '__main__':

@@ -1,33 +1,35 @@
 """Convert a MixMIM checkpoint (mmpretrain's or the authors') to the
 plugin's layout, or the plugin's to theirs.
 
-    python tools/model_converters/mixmim2plugin.py SRC DST \
-        [--src-layout {mmpretrain,authors,auto}] [--to {plugin,mmpretrain,authors}]
+    python tools/model_converters/mixmim2plugin.py SRC DST [--trust]
+        [--src-layout {auto,mmpretrain,authors,plugin}]
+        [--to {plugin,mmpretrain,authors}]
 
-The output holds ``state_dict`` (and ``meta`` with the source path); it is
-written to a temporary file and renamed, so a failed run leaves no half-written
-checkpoint.
+The authors' files pickle their argparse namespace: ``--trust`` reads such a
+file (it runs code from it). The output holds ``state_dict`` and ``meta``;
+it is written to a temporary file and renamed, so a failed run leaves no
+half-written checkpoint.
 """
-import argparse
-import os
-import os.path as osp
 import sys
-
-import torch
+from functools import partial
 
 from mixmim_plugin.converters import (LayoutError, authors_to_plugin,
+                                      convert_file, converter_parser,
                                       mmpretrain_to_plugin, plugin_to_authors,
                                       plugin_to_mmpretrain, unwrap)
 
 TO_PLUGIN = {'mmpretrain': mmpretrain_to_plugin, 'authors': authors_to_plugin}
-FROM_PLUGIN = {'mmpretrain': plugin_to_mmpretrain, 'authors': plugin_to_authors}
+FROM_PLUGIN = {
+    'mmpretrain': plugin_to_mmpretrain,
+    'authors': plugin_to_authors
+}
 
 
 def detect_layout(state: dict) -> str:
     if 'patch_embed.proj.weight' in state:
         return 'authors'
-    if any(k.endswith('relative_position_index') for k in state) or any(
-            k.startswith('neck.ln1.') for k in state):
+    if any(k.endswith('relative_position_index')
+           for k in state) or any(k.startswith('neck.ln1.') for k in state):
         return 'mmpretrain'
     if 'backbone.patch_embed.projection.weight' in state:
         return 'plugin'
@@ -49,9 +51,7 @@ def convert(checkpoint: dict, src_layout: str, to: str) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('src')
-    parser.add_argument('dst')
+    parser = converter_parser(__doc__.splitlines()[0])
     parser.add_argument(
         '--src-layout',
         default='auto',
@@ -59,21 +59,10 @@ def main(argv=None) -> int:
     parser.add_argument(
         '--to', default='plugin', choices=['plugin', 'mmpretrain', 'authors'])
     args = parser.parse_args(argv)
-    if not osp.isfile(args.src):
-        parser.error(f'checkpoint not found: {args.src}')
-    checkpoint = torch.load(args.src, map_location='cpu')
-    try:
-        state = convert(checkpoint, args.src_layout, args.to)
-    except LayoutError as err:
-        print(f'error: {args.src}: {err}', file=sys.stderr)
-        return 2
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    tmp = args.dst + '.tmp'
-    torch.save({'state_dict': state, 'meta': {'converted_from': args.src}},
-               tmp)
-    os.replace(tmp, args.dst)
-    print(f'wrote {len(state)} tensors ({args.to} layout) to {args.dst}')
-    return 0
+    return convert_file(
+        args.src, args.dst, args.trust,
+        partial(convert, src_layout=args.src_layout, to=args.to),
+        dict(layout=args.to), f'{args.to} MixMIM layout')
 
 
 if __name__ == '__main__':

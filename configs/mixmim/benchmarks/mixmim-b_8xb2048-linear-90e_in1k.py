@@ -33,9 +33,6 @@ model = dict(
         loss=dict(type='CrossEntropyLoss'),
         init_cfg=[dict(type='TruncNormal', layer='Linear', std=0.01)]))
 
-# frozen_stages=4 freezes the patch embedding and the four stages; the
-# final norm is kept fixed by a zero learning rate
-optim_wrapper = dict(
-    paramwise_cfg=dict(
-        custom_keys={'backbone.norm.': dict(lr_mult=0.0, decay_mult=0.0)}))
+# frozen_stages=4 freezes the patch embedding, the four stages and the final
+# norm
 auto_scale_lr = dict(base_batch_size=16384)

@@ -5,9 +5,9 @@
 # (AdamW lr 1e-4, weight decay 0.05, 1500 warmup iterations, poly decay),
 # layer-wise lr decay 0.8 over the 26 depths of the encoder, drop path 0.1,
 # mixed precision.
-# Dense backbone: windows 16 in stages 1-3 (they tile the 128/64/32 maps of a
-# 512 crop without padding; the pretrained 14-window bias tables are resized
-# on load), global attention in blocks 5, 11, 17 of stage 3 and in stage 4.
+# Dense backbone: the pretrained windows 14-14-14-7 (maps that they do not
+# tile are padded for attention only), global attention in blocks 5, 11, 17
+# of stage 3 and in stage 4 -- as the Mask R-CNN configs.
 # Reported (paper, 600e pretraining): 50.3 mIoU.
 # Set the pretrained checkpoint with
 #   --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
@@ -22,8 +22,8 @@ model = dict(
         _delete_=True,
         type='mixmim_plugin.MixMIMEncoder',
         arch='b',
-        img_size=512,
-        window_size=[16, 16, 16, 7],
+        img_size=224,
+        window_size=[14, 14, 14, 7],
         global_blocks=[[], [], [5, 11, 17], [0, 1]],
         drop_path_rate=0.1,
         out_indices=(0, 1, 2, 3),

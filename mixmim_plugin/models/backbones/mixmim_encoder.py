@@ -399,9 +399,18 @@ class MixMIMEncoder(BaseBackbone):
                 trunc_normal_(embed, std=.02)
 
     def _freeze_stages(self) -> None:
+        """Freeze the patch embedding (``frozen_stages >= 0``), the first
+        ``frozen_stages`` stages and their output norms; freezing every stage
+        also freezes the final norm (linear probing)."""
         if self.frozen_stages < 0:
             return
         frozen = [self.patch_embed] + list(self.layers[:self.frozen_stages])
+        frozen += [
+            getattr(self, f'norm{i}') for i in self.out_indices
+            if i < self.frozen_stages and i != self.num_stages - 1
+        ]
+        if self.frozen_stages >= self.num_stages:
+            frozen.append(self.norm)
         for module in frozen:
             module.eval()
             for param in module.parameters():
@@ -455,6 +464,9 @@ class MixMIMEncoder(BaseBackbone):
 
     def embed(self, x: Tensor) -> Tuple[Tensor, Size]:
         """(B, 3, H, W) images -> (B, L, C) position-embedded tokens."""
+        if x.dim() != 4:
+            raise ValueError(f'{type(self).__name__} takes (B, C, H, W) '
+                             f'images, got a tensor of shape {tuple(x.shape)}')
         x, hw = self.patch_embed(x)
         hw = tuple(hw)
         x = self.drop_after_pos(x + self.pos_embed(hw).to(x.dtype))

@@ -8,6 +8,7 @@ and is used from mmseg configs as it is.
 """
 from typing import List, Optional, Sequence, Tuple
 
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_norm_layer
 from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
@@ -126,7 +127,7 @@ class SimpleFeaturePyramid(BaseModule):
             for rescale, project in zip(self.rescales, self.projections)
         ]
         while len(outs) < self.num_outs:
-            outs.append(nn.functional.max_pool2d(outs[-1], 1, stride=2))
+            outs.append(F.max_pool2d(outs[-1], 1, stride=2))
         return tuple(outs)
 
     def _select(self, inputs: Sequence[Tensor]) -> Tensor:

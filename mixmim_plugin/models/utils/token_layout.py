@@ -36,6 +36,13 @@ Size = Tuple[int, int]
 class WindowLayout:
     """Window-major token order; see the module docstring.
 
+    Without padding, the stage's tokens are laid out in windows once
+    (:meth:`enter`) and attention views them as ``(B * nW, N, C)``. When the
+    map needs padding to fit the windows (dense inputs of any size), the
+    stage's tokens stay in raster order and unpadded, so norms and MLPs never
+    run on padding, and attention pads and partitions its qkv per block
+    (:meth:`windows` / :meth:`unwindows`).
+
     Attributes:
         batch: B, the number of images.
         hw: (H, W) of the feature map before padding.
@@ -59,8 +66,31 @@ class WindowLayout:
     def window_tokens(self) -> int:
         return self.window[0] * self.window[1]
 
+    @property
+    def padded(self) -> bool:
+        return tuple(self.padded_hw) != tuple(self.hw)
+
     def enter(self, x: Tensor) -> Tensor:
-        """(B, H * W, C) map in raster order -> (B, nW * N, C) windows."""
+        """(B, H * W, C) raster tokens -> the stage's token order."""
+        return x if self.padded else self.partition(x)
+
+    def exit(self, x: Tensor) -> Tensor:
+        """Inverse of :meth:`enter`."""
+        return x if self.padded else self.merge(x)
+
+    def windows(self, x: Tensor) -> Tensor:
+        """Stage tokens (B, L, C') -> (B * nW, N, C') windows."""
+        if self.padded:
+            x = self.partition(x)
+        return x.reshape(-1, self.window_tokens, x.shape[-1])
+
+    def unwindows(self, x: Tensor) -> Tensor:
+        """Inverse of :meth:`windows`."""
+        x = x.reshape(self.batch, -1, x.shape[-1])
+        return self.merge(x) if self.padded else x
+
+    def partition(self, x: Tensor) -> Tensor:
+        """(B, H * W, C) raster -> (B, nW * N, C) zero-padded windows."""
         B, (H, W), C = self.batch, self.hw, x.shape[-1]
         (Hp, Wp), (wh, ww) = self.padded_hw, self.window
         x = x.view(B, H, W, C)
@@ -71,8 +101,8 @@ class WindowLayout:
         x = x.view(B, Hp // wh, wh, Wp // ww, ww, C).transpose(2, 3)
         return x.reshape(B, Hp * Wp, C)
 
-    def exit(self, x: Tensor) -> Tensor:
-        """Inverse of :meth:`enter`: (B, nW * N, C) -> (B, H * W, C)."""
+    def merge(self, x: Tensor) -> Tensor:
+        """Inverse of :meth:`partition` (the padding is cropped)."""
         B, (H, W), C = self.batch, self.hw, x.shape[-1]
         (Hp, Wp), (wh, ww) = self.padded_hw, self.window
         if (wh, ww) != (Hp, Wp):
@@ -173,10 +203,7 @@ def _allowed_pairs(hw: Size, padded_hw: Size, window: Size, batch: int,
         labels = groups.to(torch.long).reshape(batch, H, W)
     layout = WindowLayout(batch, hw, padded_hw, window)
     labels = labels.reshape(batch, H * W, 1)
-    if padded_hw != hw:
-        labels = layout.enter(labels + 1) - 1  # zero padding -> label -1
-    else:
-        labels = layout.enter(labels)
+    labels = layout.partition(labels + 1) - 1  # zero padding -> label -1
     labels = labels.view(batch * layout.num_windows, layout.window_tokens)
     allowed = labels.unsqueeze(-1) == labels.unsqueeze(-2)
     # a padded query may attend anything (its output is cropped away), but no

@@ -237,13 +237,14 @@ class WindowMSA(nn.Module):
         return masked_attention(q, k, v, bias, allowed, drop)
 
     def _window_attention(self, qkv: Tensor, layout: WindowLayout) -> Tensor:
-        B, L, _ = qkv.shape
+        qkv = layout.windows(qkv)  # B*nW, N, 3C
         N = layout.window_tokens
-        qkv = qkv.view(B * L // N, N, 3, self.num_heads, self.head_dims)
+        qkv = qkv.view(-1, N, 3, self.num_heads, self.head_dims)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # B*nW, heads, N, d
         bias = self.window_bias(layout.window).unsqueeze(0).to(q.dtype)
         out = self._attend(q, k, v, bias, layout.allowed)
-        return out.transpose(1, 2).reshape(B, L, self.embed_dims)
+        out = out.transpose(1, 2).reshape(-1, N, self.embed_dims)
+        return layout.unwindows(out)
 
     def _group_attention(self, qkv: Tensor, layout: GroupLayout) -> Tensor:
         B, L, _ = qkv.shape

@@ -1,0 +1,227 @@
+"""Does pretraining teach the encoder anything? Pretrain a config for a
+fixed number of iterations, then score its frozen encoder against the same
+encoder at its random initialisation (the weights training started from)
+by weighted k-NN and a linear probe on a labelled image folder.
+
+Used by ``tools/analysis_tools/learning_signal.py``.
+"""
+import copy
+import inspect
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from mixmim_plugin.evaluation import (IMAGENET_MEAN, IMAGENET_STD,
+                                      extract_features, knn_accuracy,
+                                      linear_probe_accuracy)
+from .benchmark_models import crop_size, train_pipeline
+
+
+# ---------------------------------------------------------------- budget
+def rescale_schedule(cfg: Config, iters: int) -> None:
+    """Make ``cfg`` train for ``iters`` iterations (``IterBasedTrainLoop``)
+    with its own schedule shape: every parameter scheduler's begin, end and
+    ``T_max`` are scaled from the config's run length to ``iters`` and
+    counted in iterations (schedulers left empty are dropped), and custom
+    hooks stepping by epoch step by iteration."""
+    if iters < 1:
+        raise ValueError(f'iters must be >= 1, got {iters}')
+    loop = cfg.train_cfg
+    by_epoch = 'max_epochs' in loop
+    length = loop['max_epochs' if by_epoch else 'max_iters']
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    cfg.param_scheduler = [
+        s for s in (_rescale(s, by_epoch, length, iters) for s in schedulers)
+        if s is not None
+    ]
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
+    for hook in cfg.get('custom_hooks') or []:
+        if hook.get('by_epoch'):
+            hook['by_epoch'] = False
+
+
+def _rescale(scheduler: dict, by_epoch: bool, length: int,
+             iters: int) -> Optional[dict]:
+    scheduler = dict(scheduler)
+    if scheduler.get('by_epoch', True) != by_epoch:
+        unit = 'epochs' if by_epoch else 'iterations'
+        raise ValueError(f'{scheduler["type"]} does not count {unit} as the '
+                         'training loop does; cannot rescale it')
+    begin = scheduler.get('begin', 0)
+    end = min(scheduler.get('end', length), length)
+    new_begin, new_end = (round(x * iters / length) for x in (begin, end))
+    if new_end <= new_begin:
+        return None
+    if 'T_max' in scheduler:
+        if scheduler['T_max'] == end - begin:
+            scheduler['T_max'] = new_end - new_begin
+        else:
+            scheduler['T_max'] = max(1, round(scheduler['T_max'] * iters /
+                                              length))
+    scheduler.pop('convert_to_iter_based', None)
+    scheduler.update(begin=new_begin, end=new_end, by_epoch=False)
+    return scheduler
+
+
+def budget_config(cfg: Config,
+                  iters: int,
+                  data_root: str,
+                  work_dir: str,
+                  seed: int = 0,
+                  num_workers: Optional[int] = None) -> Config:
+    """A copy of ``cfg`` that pretrains for ``iters`` iterations on
+    ``data_root`` in ``work_dir``, without checkpoints, seeded."""
+    cfg = copy.deepcopy(cfg)
+    rescale_schedule(cfg, iters)
+    cfg.work_dir = work_dir
+    # a unique name: runners of one process must not share a message hub
+    cfg.experiment_name = f'learning_signal_{uuid.uuid4().hex[:12]}'
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.train_dataloader.dataset.data_root = data_root
+    if num_workers is not None:
+        cfg.train_dataloader.num_workers = num_workers
+        cfg.train_dataloader.persistent_workers = num_workers > 0
+    cfg.default_hooks.checkpoint = None
+    cfg.default_hooks.logger = dict(
+        type='LoggerHook', interval=max(1, iters // 10))
+    return cfg
+
+
+# -------------------------------------------------------------- pretrain
+class _InitialBackbone(Hook):
+    """Keeps a copy of the backbone as initialised, before the first
+    training step."""
+
+    def __init__(self) -> None:
+        self.backbone: Optional[nn.Module] = None
+
+    def before_train(self, runner) -> None:
+        self.backbone = copy.deepcopy(_unwrap(runner.model).backbone)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if is_model_wrapper(model) else model
+
+
+@dataclass
+class Pretrained:
+    """The backbone before and after pretraining, the wall time of the
+    training loop and the mean loss of its first and last iterations."""
+    initial: nn.Module
+    trained: nn.Module
+    seconds: float
+    first_loss: float
+    last_loss: float
+
+
+def pretrain(cfg: Config) -> Pretrained:
+    """Train ``cfg`` with mmengine's Runner (see :func:`budget_config`)."""
+    runner = Runner.from_cfg(cfg)
+    initial = _InitialBackbone()
+    runner.register_hook(initial, priority='VERY_HIGH')
+    start = time.perf_counter()
+    model = runner.train()
+    seconds = time.perf_counter() - start
+    losses, _ = runner.message_hub.get_scalar('train/loss').data
+    window = max(1, min(10, len(losses) // 4))
+    return Pretrained(initial.backbone,
+                      _unwrap(model).backbone, seconds,
+                      float(np.mean(losses[:window])),
+                      float(np.mean(losses[-window:])))
+
+
+# --------------------------------------------------------------- scoring
+class FeatureEncoder(nn.Module):
+    """A pretraining backbone as a plain feature extractor: backbones whose
+    forward takes a ``mask`` (MAE-style) are called with ``mask=None``, so
+    that the whole image is encoded."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        params = inspect.signature(backbone.forward).parameters
+        self.unmasked = 'mask' in params
+
+    def forward(self, inputs: Tensor):
+        if self.unmasked:
+            return self.backbone(inputs, mask=None)
+        return self.backbone(inputs)
+
+
+def normalization(cfg: Config) -> Tuple[Sequence[float], Sequence[float],
+                                         bool]:
+    """Mean, std and BGR->RGB flag of the config's data preprocessor."""
+    pre = cfg.model.get('data_preprocessor') or cfg.get(
+        'data_preprocessor') or {}
+    return (pre.get('mean', IMAGENET_MEAN), pre.get('std', IMAGENET_STD),
+            pre.get('to_rgb', True))
+
+
+def input_size(cfg: Config) -> int:
+    """The config's training crop size (its train pipeline's)."""
+    size = crop_size(train_pipeline(cfg))
+    if size is None:
+        raise ValueError('no crop size in the train pipeline')
+    return size
+
+
+def score_features(train: Tuple[Tensor, Tensor],
+                   val: Tuple[Tensor, Tensor],
+                   k: int = 20,
+                   probe_epochs: int = 100) -> Dict[str, float]:
+    """k-NN and linear-probe top-1 accuracy on ``val`` of classifiers fitted
+    on ``train`` ((features, labels) pairs)."""
+    k = min(k, train[0].shape[0])
+    return dict(
+        knn=knn_accuracy(*train, *val, k=k),
+        probe=linear_probe_accuracy(*train, *val, epochs=probe_epochs))
+
+
+def score_encoder(backbone: nn.Module,
+                  train_set: Dataset,
+                  val_set: Dataset,
+                  norm: Tuple[Sequence[float], Sequence[float], bool],
+                  k: int = 20,
+                  probe_epochs: int = 100) -> Dict[str, float]:
+    """:func:`score_features` of the frozen ``backbone``'s pooled
+    features."""
+    encoder = FeatureEncoder(backbone)
+    mean, std, to_rgb = norm
+    features = [
+        extract_features(encoder, data, mean=mean, std=std, to_rgb=to_rgb)
+        for data in (train_set, val_set)
+    ]
+    return score_features(*features, k=k, probe_epochs=probe_epochs)
+
+
+def verdicts(rows: Sequence[dict]) -> List[str]:
+    """One line per method: whether its trained encoder beats its random
+    initialisation on k-NN and on the linear probe."""
+    lines = []
+    for row in rows:
+        losing = [
+            f'{metric} ({row[f"{key}_trained"]:.3f} vs random '
+            f'{row[f"{key}_random"]:.3f})'
+            for key, metric in (('knn', 'k-NN'), ('probe', 'linear probe'))
+            if not row[f'{key}_trained'] > row[f'{key}_random']
+        ]
+        if losing:
+            lines.append(f'{row["method"]}: does NOT beat random init on ' +
+                         ' and '.join(losing))
+        else:
+            lines.append(f'{row["method"]}: beats random init on k-NN '
+                         f'(+{row["knn_trained"] - row["knn_random"]:.3f}) '
+                         'and linear probe '
+                         f'(+{row["probe_trained"] - row["probe_random"]:.3f})')
+    return lines
