@@ -29,9 +29,9 @@ def test_window_layout_round_trip(hw, window):
     assert isinstance(layout, WindowLayout)
     tokens = layout.enter(x)
     # a padded map keeps raster tokens; padding exists only in the windows
-    assert layout.padded == (tokens.shape[1] == x.shape[1] and
-                             layout.num_windows * layout.window_tokens !=
-                             x.shape[1])
+    assert layout.padded == (
+        tokens.shape[1] == x.shape[1]
+        and layout.num_windows * layout.window_tokens != x.shape[1])
     windows = layout.windows(tokens)
     assert windows.shape == (2 * layout.num_windows, layout.window_tokens, 5)
     back = layout.exit(layout.unwindows(windows))

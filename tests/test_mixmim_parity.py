@@ -230,27 +230,29 @@ def test_converter_script(tmp_path):
             decoder_num_heads=2))
     src, dst = tmp_path / 'mmpretrain.pth', tmp_path / 'out' / 'plugin.pth'
     torch.save({'state_dict': ref.state_dict(), 'meta': {}}, src)
-    done = subprocess.run([sys.executable, script, str(src),
+    done = subprocess.run([sys.executable, script,
+                           str(src),
                            str(dst)],
                           capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
     ours = plugin_pretrainer(
         SMALL,
-        dict(decoder_embed_dim=64, decoder_depth=1, decoder_num_heads=2),
-        256)
+        dict(decoder_embed_dim=64, decoder_depth=1, decoder_num_heads=2), 256)
     ours.load_state_dict(torch.load(dst)['state_dict'], strict=True)
     authors = tmp_path / 'authors.pth'
     done = subprocess.run(
         [sys.executable, script,
-         str(dst), str(authors), '--to', 'authors'],
+         str(dst),
+         str(authors), '--to', 'authors'],
         capture_output=True,
         text=True)
     assert done.returncode == 0, done.stderr
     assert 'patch_embed.proj.weight' in torch.load(authors)['state_dict']
 
     torch.save({'state_dict': {'fc.weight': torch.zeros(1)}}, src)
-    done = subprocess.run([sys.executable, script, str(src),
+    done = subprocess.run([sys.executable, script,
+                           str(src),
                            str(dst)],
                           capture_output=True,
                           text=True)

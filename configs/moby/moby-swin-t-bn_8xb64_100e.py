@@ -5,5 +5,4 @@
 # at every call; here it is a learnable, registered layer.)
 _base_ = './moby-swin-t_8xb64_100e.py'
 
-model = dict(
-    backbone=dict(type='MoBYSwinTransformer', norm_before_mlp='bn'))
+model = dict(backbone=dict(type='MoBYSwinTransformer', norm_before_mlp='bn'))

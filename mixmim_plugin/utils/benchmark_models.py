@@ -17,7 +17,9 @@ at every iteration and precision) so that machine noise hits them alike;
 medians are reported. Used by ``tools/analysis_tools/benchmark_models.py``.
 """
 import importlib.util
+import inspect
 import math
+import os
 import os.path as osp
 import random
 import statistics
@@ -137,18 +139,39 @@ def set_input_size(cfg: Config, size: int) -> int:
     transform that has an integer one. Every ``img_size``, ``input_size``,
     ``scale`` or ``crop_size`` equal to it in the model and the pipeline
     becomes ``size``, and every ``num_patches`` is scaled by the area ratio.
-    Other size-dependent settings (window sizes, position grids) are left
-    alone: a model they do not fit fails to build or run, which is
-    reported.
+    Where the backbone, neck or head leaves ``img_size`` or
+    ``num_patches`` to its constructor's default, the default is replaced
+    the same way. Other size-dependent settings (window sizes, position
+    grids) are left alone: a model they do not fit fails to build or run,
+    which is reported.
     """
     pipeline = train_pipeline(cfg)
     old = crop_size(pipeline)
     if old is None:
         raise ValueError('no crop size (an integer scale or crop_size) in the '
                          'train pipeline to change')
+    for part in ('backbone', 'neck', 'head'):
+        if isinstance(cfg.model.get(part), dict):
+            _spell_out_defaults(cfg, cfg.model[part],
+                                ('img_size', 'num_patches'))
     _resize_node(cfg.model, old, size)
     _resize_node(pipeline, old, size)
     return old
+
+
+def _spell_out_defaults(cfg: Config, module: dict,
+                        keys: Sequence[str]) -> None:
+    """Write into ``module`` the constructor defaults of those ``keys`` it
+    leaves out (nothing for a type that is not registered)."""
+    with MODELS.switch_scope_and_registry(config_scope(cfg)) as registry:
+        cls = registry.get(module.get('type', ''))
+    if cls is None:
+        return
+    params = inspect.signature(cls.__init__).parameters
+    for key in keys:
+        default = params[key].default if key in params else None
+        if key not in module and isinstance(default, int):
+            module[key] = default
 
 
 def crop_size(node) -> Optional[int]:
@@ -329,8 +352,9 @@ def build_contender(config: str,
         batch = form_batch(cfg, model, batch_size, seed, source)
     except Exception as error:
         raise BenchmarkError(config, stage, _reason(error)) from error
-    contender = Contender(name or config_label(config), config, model,
-                          optim_wrapper, batch, notes)
+    contender = Contender(
+        name or config_label(config), config, model, optim_wrapper, batch,
+        notes)
     if img_size is not None and contender.input_desc.split(' ')[-1] != (
             f'{img_size}x{img_size}'):
         raise BenchmarkError(
@@ -434,8 +458,8 @@ def measure_interleaved(contenders: Sequence[Contender],
                         warmup: int,
                         device: str,
                         step: StepFn = timed_step,
-                        progress: Optional[Callable[[str], None]] = None
-                        ) -> None:
+                        progress: Optional[Callable[[str],
+                                                    None]] = None) -> None:
     """Time ``warmup + iters`` rounds; each round steps every contender once
     at every precision (precision-major, contenders in order). The rounds
     after the warm-up are appended to ``contender.times[precision]``."""
@@ -449,8 +473,8 @@ def measure_interleaved(contenders: Sequence[Contender],
             progress(f'round {it + 1}/{warmup + iters} done')
 
 
-def measure_memory(contenders: Sequence[Contender],
-                   precisions: Sequence[str], device: str) -> bool:
+def measure_memory(contenders: Sequence[Contender], precisions: Sequence[str],
+                   device: str) -> bool:
     """Peak memory a training step adds, per contender and precision (run
     after the timings: on CPU it changes glibc's allocation policy). False
     where it cannot be measured (then nothing is set)."""
@@ -459,8 +483,8 @@ def measure_memory(contenders: Sequence[Contender],
     for precision in precisions:
         for c in contenders:
             c.memory[precision] = step_peak_memory(
-                lambda: timed_step(c.loss, c.optim_wrapper, device, precision
-                                   ), device)
+                lambda: timed_step(c.loss, c.optim_wrapper, device, precision),
+                device)
     return True
 
 
@@ -547,13 +571,14 @@ def bar_chart(rows: Sequence[dict], path: str, title: str) -> str:
     for ax, (key, label) in zip(axes[0], panels):
         for i, precision in enumerate(precisions):
             values = [
-                next((r[key] or 0
-                      for r in rows
+                next((r[key] or 0 for r in rows
                       if r['model'] == m and r['precision'] == precision), 0)
                 for m in models
             ]
-            xs = [j + (i - (len(precisions) - 1) / 2) * width
-                  for j in range(len(models))]
+            xs = [
+                j + (i - (len(precisions) - 1) / 2) * width
+                for j in range(len(models))
+            ]
             ax.bar(xs, values, width, label=precision)
         ax.set_xticks(range(len(models)))
         ax.set_xticklabels(models, rotation=30, ha='right', fontsize=8)
@@ -561,6 +586,10 @@ def bar_chart(rows: Sequence[dict], path: str, title: str) -> str:
         ax.legend()
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    partial = f'{path}.partial'
+    fig.savefig(partial, dpi=100, format='png')
+    plt.close(fig)
+    os.replace(partial, path)
+    return path
     plt.close(fig)
     return path

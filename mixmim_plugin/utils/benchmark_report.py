@@ -1,8 +1,13 @@
-"""Writing benchmark results: markdown tables and CSV files."""
+"""Writing benchmark results: markdown tables and CSV files.
+
+Files are written to a temporary name beside the target and renamed into
+place, so an interrupted run never leaves a half-written table.
+"""
 import csv
 import os
 import os.path as osp
-from typing import List, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Iterator, List, Sequence, TextIO, Tuple
 
 Columns = Sequence[Tuple[str, str]]  # (row key, header)
 
@@ -26,8 +31,7 @@ def markdown_table(rows: Sequence[dict], columns: Columns) -> List[str]:
 
 def write_csv(rows: Sequence[dict], keys: Sequence[str], path: str) -> str:
     """``rows`` as CSV with a header of ``keys`` (empty cell for None)."""
-    _make_parent(path)
-    with open(path, 'w', newline='') as f:
+    with _atomic_open(path, newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(keys))
         writer.writeheader()
         for row in rows:
@@ -38,11 +42,22 @@ def write_csv(rows: Sequence[dict], keys: Sequence[str], path: str) -> str:
 
 
 def write_lines(lines: Sequence[str], path: str) -> str:
-    _make_parent(path)
-    with open(path, 'w') as f:
+    """``lines`` as a text file, one per line."""
+    with _atomic_open(path) as f:
         f.write('\n'.join(lines) + '\n')
     return path
 
 
-def _make_parent(path: str) -> None:
+@contextmanager
+def _atomic_open(path: str, **kwargs) -> Iterator[TextIO]:
+    """A text file opened for writing that appears at ``path`` only once
+    fully written (its directory is created if needed)."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    partial = f'{path}.partial'
+    try:
+        with open(partial, 'w', **kwargs) as f:
+            yield f
+        os.replace(partial, path)
+    finally:
+        if osp.exists(partial):
+            os.remove(partial)

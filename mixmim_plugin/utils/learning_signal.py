@@ -67,8 +67,8 @@ def _rescale(scheduler: dict, by_epoch: bool, length: int,
         if scheduler['T_max'] == end - begin:
             scheduler['T_max'] = new_end - new_begin
         else:
-            scheduler['T_max'] = max(1, round(scheduler['T_max'] * iters /
-                                              length))
+            scheduler['T_max'] = max(
+                1, round(scheduler['T_max'] * iters / length))
     scheduler.pop('convert_to_iter_based', None)
     scheduler.update(begin=new_begin, end=new_end, by_epoch=False)
     return scheduler
@@ -159,8 +159,10 @@ class FeatureEncoder(nn.Module):
         return self.backbone(inputs)
 
 
-def normalization(cfg: Config) -> Tuple[Sequence[float], Sequence[float],
-                                         bool]:
+Normalization = Tuple[Sequence[float], Sequence[float], bool]
+
+
+def normalization(cfg: Config) -> Normalization:
     """Mean, std and BGR->RGB flag of the config's data preprocessor."""
     pre = cfg.model.get('data_preprocessor') or cfg.get(
         'data_preprocessor') or {}
@@ -191,7 +193,7 @@ def score_features(train: Tuple[Tensor, Tensor],
 def score_encoder(backbone: nn.Module,
                   train_set: Dataset,
                   val_set: Dataset,
-                  norm: Tuple[Sequence[float], Sequence[float], bool],
+                  norm: Normalization,
                   k: int = 20,
                   probe_epochs: int = 100) -> Dict[str, float]:
     """:func:`score_features` of the frozen ``backbone``'s pooled
@@ -220,8 +222,9 @@ def verdicts(rows: Sequence[dict]) -> List[str]:
             lines.append(f'{row["method"]}: does NOT beat random init on ' +
                          ' and '.join(losing))
         else:
+            knn_gain = row['knn_trained'] - row['knn_random']
+            probe_gain = row['probe_trained'] - row['probe_random']
             lines.append(f'{row["method"]}: beats random init on k-NN '
-                         f'(+{row["knn_trained"] - row["knn_random"]:.3f}) '
-                         'and linear probe '
-                         f'(+{row["probe_trained"] - row["probe_random"]:.3f})')
+                         f'(+{knn_gain:.3f}) and linear probe '
+                         f'(+{probe_gain:.3f})')
     return lines

@@ -70,7 +70,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help='training resolution (default: each config\'s own)')
     parser.add_argument(
-        '--precisions', nargs='+', default=['fp32', 'bf16'], choices=PRECISIONS)
+        '--precisions',
+        nargs='+',
+        default=['fp32', 'bf16'],
+        choices=PRECISIONS)
     parser.add_argument('--iters', type=int, default=6)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument(

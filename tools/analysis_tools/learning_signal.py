@@ -25,7 +25,6 @@ from typing import Dict, List
 
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 
 import mixmim_plugin  # noqa: F401
 from mixmim_plugin.datasets.embedded import make_embedded_data
@@ -93,8 +92,8 @@ def method_name(cfg: Config, config: str, taken: List[str]) -> str:
     return config_label(config) if name in taken else name
 
 
-def run_one(args, cfg: Config, config: str, name: str,
-            roots: Dict[str, str], datasets: dict) -> dict:
+def run_one(args, cfg: Config, config: str, name: str, roots: Dict[str, str],
+            datasets: dict) -> dict:
     """Pretrain one config and score its encoder before and after."""
     size = input_size(cfg)
     if size not in datasets:
@@ -104,14 +103,15 @@ def run_one(args, cfg: Config, config: str, name: str,
         ]
     work_dir = osp.join(args.out_dir, 'work', name)
     result = pretrain(
-        budget_config(cfg, args.iters, roots['imagenet'], work_dir,
-                      args.seed, args.num_workers))
+        budget_config(cfg, args.iters, roots['imagenet'], work_dir, args.seed,
+                      args.num_workers))
     norm = normalization(cfg)
     scores = {
-        label: score_encoder(backbone, *datasets[size], norm, args.knn_k,
-                             args.probe_epochs)
-        for label, backbone in (('random', result.initial),
-                                ('trained', result.trained))
+        label:
+        score_encoder(backbone, *datasets[size], norm, args.knn_k,
+                      args.probe_epochs)
+        for label, backbone in (('random', result.initial), ('trained',
+                                                             result.trained))
     }
     row = dict(
         method=name,

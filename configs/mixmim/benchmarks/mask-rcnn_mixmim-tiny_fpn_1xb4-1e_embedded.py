@@ -37,14 +37,12 @@ model = dict(
             in_channels=channels, fc_out_channels=128, num_classes=4),
         mask_roi_extractor=dict(out_channels=channels),
         mask_head=dict(
-            in_channels=channels, conv_out_channels=channels,
-            num_classes=4)),
+            in_channels=channels, conv_out_channels=channels, num_classes=4)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=300, max_per_img=100),
         rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(
-        rpn=dict(nms_pre=300, max_per_img=100),
-        rcnn=dict(max_per_img=20)))
+        rpn=dict(nms_pre=300, max_per_img=100), rcnn=dict(max_per_img=20)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
