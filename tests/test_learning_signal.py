@@ -9,11 +9,13 @@ import torch
 from mmengine.config import Config
 
 from mixmim_plugin.utils.learning_signal import (FeatureEncoder, budget_config,
-                                                 input_size, rescale_schedule,
+                                                 input_size, pretrain,
+                                                 rescale_schedule,
                                                  score_features, verdicts)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MAE_TINY = osp.join(REPO, 'configs/mae/mae-tiny_1xb32_20e_embedded.py')
+MOBY_TINY = osp.join(REPO, 'configs/moby/moby-swin-nano_1xb32_30e_embedded.py')
 MIXMIM_TINY = osp.join(REPO,
                        'configs/mixmim/mixmim-tiny_1xb32_20e_embedded.py')
 
@@ -67,6 +69,26 @@ def test_budget_config_is_a_seeded_copy(tmp_path):
     assert budget.train_dataloader.dataset.data_root == 'some/root'
     assert cfg.train_cfg.type == 'EpochBasedTrainLoop'  # not changed
     assert input_size(cfg) == 128
+
+
+def test_pretrain_keeps_initial_weights_and_logs(embedded_data, tmp_path):
+    """MoBY (which logs its momentum through a custom log config) for two
+    iterations: the initial backbone is a copy, the trained one moved."""
+    cfg = budget_config(
+        Config.fromfile(MOBY_TINY),
+        2,
+        embedded_data['imagenet'],
+        str(tmp_path),
+        num_workers=0)
+    cfg.train_dataloader.batch_size = 8
+    result = pretrain(cfg)
+    initial = dict(result.initial.named_parameters())
+    moved = [
+        name for name, p in result.trained.named_parameters()
+        if not torch.equal(p, initial[name])
+    ]
+    assert moved and result.initial is not result.trained
+    assert result.first_loss > 0 and result.seconds > 0
 
 
 def test_feature_encoder_encodes_the_whole_image():
@@ -124,11 +146,15 @@ def test_verdicts_say_when_random_init_wins():
 def test_tool_end_to_end(embedded_data, tmp_path, capsys):
     data = osp.dirname(embedded_data['imagenet'])
     out = tmp_path / 'signal'
+    broken = tmp_path / 'unbuildable.py'  # loads, but cannot be built
+    broken.write_text(f"_base_ = '{MAE_TINY}'\nmodel = dict(type='NoSuch')\n")
     code = load_tool().main([
-        MAE_TINY, '--iters', '3', '--data', data, '--out-dir',
+        str(broken), MAE_TINY, '--iters', '3', '--data', data, '--out-dir',
         str(out), '--probe-epochs', '5', '--num-workers', '0'
     ])
-    assert code == 0
+    captured = capsys.readouterr()
+    assert code == 1  # one config failed; the other was still measured
+    assert f'error: {broken}: KeyError' in captured.err
     with open(out / 'learning_signal.csv') as f:
         (row, ) = list(csv.DictReader(f))
     assert row['method'] == 'MAE' and row['iters'] == '3'
@@ -138,7 +164,7 @@ def test_tool_end_to_end(embedded_data, tmp_path, capsys):
     assert row['first_loss'] != row['last_loss']
     table = (out / 'learning_signal.md').read_text()
     assert '| MAE | 3 |' in table and 'random init' in table
-    assert 'MAE: ' in capsys.readouterr().out
+    assert 'MAE: ' in captured.out
 
 
 def test_tool_names_a_broken_config(tmp_path, capsys):

@@ -37,8 +37,8 @@ import mixmim_plugin  # noqa: F401
 from mixmim_plugin.converters import mmpretrain_to_plugin
 from mixmim_plugin.registry import MODELS
 from mixmim_plugin.utils.benchmark import (bf16_peak_tflops, count_parameters,
-                                           peak_memory, return_freed_memory,
-                                           step_flops, timed_step)
+                                           return_freed_memory, step_flops,
+                                           step_peak_memory, timed_step)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PLUGIN_CFG = osp.join(ROOT, 'configs/mixmim/mixmim-b_8xb128_600e.py')
@@ -142,15 +142,9 @@ def measure(args, contenders: List[Contender]) -> None:
         return
     for precision in args.precisions:
         for c in contenders:
-            # one step to move every allocation to the new malloc policy,
-            # then the largest rise of two measured steps
-            timed_step(c.loss_fn, c.optimizer, args.device, precision)
-            peaks = []
-            for _ in range(2):
-                with peak_memory(args.device) as peak:
-                    timed_step(c.loss_fn, c.optimizer, args.device, precision)
-                peaks.append(peak['bytes'])
-            c.memory[precision] = max(peaks)
+            c.memory[precision] = step_peak_memory(
+                lambda: timed_step(c.loss_fn, c.optimizer, args.device,
+                                   precision), args.device)
 
 
 def median(values: List[float]) -> float:
