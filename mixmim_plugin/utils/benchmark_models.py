@@ -591,5 +591,3 @@ def bar_chart(rows: Sequence[dict], path: str, title: str) -> str:
     plt.close(fig)
     os.replace(partial, path)
     return path
-    plt.close(fig)
-    return path
