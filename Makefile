@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= data/embedded
-DEMO_DIR ?= work_dirs/demo
+DEMO_DIR ?= work_dirs/mixmim-tiny_1xb32_20e_embedded
 
 .PHONY: env data demo test test-fast lint clean
 

@@ -95,16 +95,18 @@ def test_train_tool_merges_arguments():
         [cfg_path, '--resume', 'x.pth', '--amp', '--auto-scale-lr'])
     cfg = train_tool.merge_args(Config.fromfile(cfg_path), args)
     assert cfg.load_from == 'x.pth' and cfg.auto_scale_lr.enable
-    if not torch.cuda.is_available():
-        assert cfg.optim_wrapper.type == 'AutocastOptimWrapper'
-        assert 'loss_scale' not in cfg.optim_wrapper
+    assert cfg.optim_wrapper.type == 'mixmim_plugin.DeviceAmpOptimWrapper'
     assert cfg.train_dataloader.persistent_workers is True
-    args = train_tool.parse_args(
-        [cfg_path, '--cfg-options', 'train_dataloader.num_workers=0'])
+    args = train_tool.parse_args([
+        cfg_path, '--work-dir', 'cli_dir', '--cfg-options',
+        'train_dataloader.num_workers=0', 'work_dir=cfg_dir'
+    ])
     cfg = train_tool.merge_args(Config.fromfile(cfg_path), args)
-    # cfg-options apply last; persistent workers then need workers: the
-    # runner would fail, so a 0-worker config from a file is fixed up
+    # the dataloader defaults see the --cfg-options value: persistent
+    # workers need workers, so they are off; the flag beats the option
     assert cfg.train_dataloader.num_workers == 0
+    assert cfg.train_dataloader.persistent_workers is False
+    assert cfg.work_dir == 'cli_dir'
 
 
 def test_train_tool_reports_missing_dataset(tmp_path):
@@ -117,6 +119,23 @@ def test_train_tool_reports_missing_dataset(tmp_path):
     assert code != 0
     assert ("train_dataloader.dataset.data_root: directory not found: "
             "'/no/such/imagenet'") in out
+
+
+def test_test_tool_names_a_config_without_test_loop(tmp_path):
+    checkpoint = tmp_path / 'epoch_1.pth'
+    checkpoint.write_bytes(b'')  # never read: the config is refused first
+    code, out = run([
+        sys.executable, 'tools/test.py',
+        'configs/mixmim/mixmim-b_8xb128_600e.py',
+        str(checkpoint), '--work-dir',
+        str(tmp_path)
+    ])
+    assert code == 2
+    assert 'Traceback' not in out
+    assert ('configs/mixmim/mixmim-b_8xb128_600e.py has no test loop (no '
+            'test_dataloader, test_cfg, test_evaluator): pretraining configs '
+            'are evaluated through their benchmark configs '
+            '(configs/<method>/benchmarks/)') in out.splitlines(), out
 
 
 def test_unknown_module_in_config_is_named(tmp_path, embedded_data):

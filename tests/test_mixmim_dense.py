@@ -90,14 +90,26 @@ def test_a_checkpoint_of_another_model_is_an_error():
 
 def test_pretrained_init_cfg_loads_and_reports_partial_loads(tmp_path):
     """``init_cfg=dict(type='Pretrained', prefix='backbone.')`` loads the
-    backbone of a pretraining checkpoint; keys it lacks are reported in the
-    log; a wrong prefix fails loudly."""
+    backbone of a pretraining checkpoint; the fresh output norms are
+    reported in the log; a missing pretrained tensor or a wrong prefix
+    fails loudly."""
+    from mixmim_plugin.models.utils import CheckpointMismatchError
     source = encoder(img_size=224)
     state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
     state['neck.decoder_embed.weight'] = torch.zeros(2, 2)
-    del state['backbone.norm.weight']
     path = tmp_path / 'pretrain.pth'
     torch.save({'state_dict': state}, path)
+
+    def dense(checkpoint):
+        return encoder(
+            init=False,
+            img_size=224,
+            out_indices=(2, 3),
+            out_type='featmap',
+            init_cfg=dict(
+                type='Pretrained',
+                checkpoint=str(checkpoint),
+                prefix='backbone.'))
 
     logger = MMLogger.get_current_instance()
     records = []
@@ -105,19 +117,21 @@ def test_pretrained_init_cfg_loads_and_reports_partial_loads(tmp_path):
     handler.emit = records.append
     logger.addHandler(handler)
     try:
-        model = encoder(
-            init=False,
-            img_size=224,
-            init_cfg=dict(
-                type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+        model = dense(path)
         model.init_weights()
     finally:
         logger.removeHandler(handler)
     torch.testing.assert_close(model.layers[2].blocks[0].attn.qkv.weight,
                                source.layers[2].blocks[0].attn.qkv.weight)
     log = '\n'.join(r.getMessage() for r in records)
-    assert 'missing keys' in log and 'norm.weight' in log
+    assert 'missing keys' in log and 'norm2.weight' in log
+    assert 'fresh (not in a pretraining checkpoint): norm2.weight' in log
 
+    del state['backbone.norm.weight']
+    partial = tmp_path / 'partial.pth'
+    torch.save({'state_dict': state}, partial)
+    with pytest.raises(CheckpointMismatchError, match='norm.weight'):
+        dense(partial).init_weights()
     with pytest.raises(AssertionError, match='encoder. is not in'):
         encoder(
             init_cfg=dict(

@@ -1,6 +1,6 @@
 """The README's main job: pretrain a tiny MixMIM on the embedded data.
 
-    python tools/demo.py [--data data/embedded] [--work-dir work_dirs/demo]
+    python tools/demo.py [--data data/embedded] [--work-dir DIR]
 
 Generates the embedded datasets if needed, trains
 configs/mixmim/mixmim-tiny_1xb32_20e_embedded.py on the CPU (progress in the
@@ -16,10 +16,10 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
 from mmengine.registry import DefaultScope
-from mmengine.runner import Runner
 
 import mixmim_plugin  # noqa: F401
 from mixmim_plugin.datasets.embedded import make_embedded_data
+from mixmim_plugin.utils.console import ProgressRunner
 from mixmim_plugin.visualization import mixmim_reconstruction_grid, save_png
 
 DEFAULT_CONFIG = 'configs/mixmim/mixmim-tiny_1xb32_20e_embedded.py'
@@ -29,13 +29,14 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--data', default='data/embedded')
-    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument(
+        '--work-dir', default='work_dirs/mixmim-tiny_1xb32_20e_embedded')
     parser.add_argument('--epochs', type=int, default=None)
     parser.add_argument('--num-pairs', type=int, default=4)
     return parser.parse_args(argv)
 
 
-def epoch_losses(runner: Runner) -> list:
+def epoch_losses(runner: ProgressRunner) -> list:
     """Mean training loss of each epoch, from the message hub."""
     losses, _ = runner.message_hub.get_scalar('train/loss').data
     per_epoch = len(runner.train_dataloader)
@@ -74,7 +75,7 @@ def main(argv=None):
                     scheduler.T_max = scheduler.end - scheduler.begin
                 schedulers.append(scheduler)
         cfg.param_scheduler = schedulers
-    runner = Runner.from_cfg(cfg)
+    runner = ProgressRunner.from_cfg(cfg)
     runner.train()
 
     losses = epoch_losses(runner)

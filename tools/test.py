@@ -9,10 +9,12 @@ import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
-from mmengine.runner import Runner
 
 import mixmim_plugin  # noqa: F401  (registers the plugin scope)
 from mixmim_plugin.utils import check_dataset_paths, setup_cpu_distributed
+from mixmim_plugin.utils.console import ProgressRunner
+
+TEST_LOOP_KEYS = ('test_dataloader', 'test_cfg', 'test_evaluator')
 
 
 def parse_args(argv=None):
@@ -48,6 +50,14 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    missing = [key for key in TEST_LOOP_KEYS if cfg.get(key, None) is None]
+    if missing:
+        print(
+            f'{args.config} has no test loop (no {", ".join(missing)}): '
+            'pretraining configs are evaluated through their benchmark '
+            'configs (configs/<method>/benchmarks/)',
+            file=sys.stderr)
+        return 2
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -58,7 +68,7 @@ def main(argv=None):
     check_dataset_paths(cfg, fields=('test_dataloader', ))
     setup_cpu_distributed(cfg)
 
-    runner = Runner.from_cfg(cfg)
+    runner = ProgressRunner.from_cfg(cfg)
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))

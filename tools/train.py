@@ -9,12 +9,11 @@ import os.path as osp
 import sys
 from copy import deepcopy
 
-import torch
 from mmengine.config import Config, ConfigDict, DictAction
-from mmengine.runner import Runner
 
 import mixmim_plugin  # noqa: F401  (registers the plugin scope)
 from mixmim_plugin.utils import check_dataset_paths, setup_cpu_distributed
+from mixmim_plugin.utils.console import ProgressRunner
 
 
 def parse_args(argv=None):
@@ -70,7 +69,12 @@ def parse_args(argv=None):
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Merge the command line arguments into the config."""
+    """Merge the command line into the config: ``--cfg-options`` first (as
+    mmpretrain's train.py), then the flags, then the dataloader defaults,
+    which therefore see the final ``num_workers``."""
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
     if args.no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -85,13 +89,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
 
-    if args.amp and torch.cuda.is_available():
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    if args.amp:  # fp16 AMP on an accelerator, bf16 autocast on a CPU
+        cfg.optim_wrapper.type = 'mixmim_plugin.DeviceAmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    elif args.amp:  # mmengine's AmpOptimWrapper needs a GPU: bf16 autocast
-        cfg.optim_wrapper.type = 'AutocastOptimWrapper'
-        cfg.optim_wrapper.pop('loss_scale', None)
-        cfg.optim_wrapper['dtype'] = 'bfloat16'
 
     if args.resume == 'auto':
         cfg.resume = True
@@ -123,9 +123,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
                                                             0) == 0:
             dataloader_cfg.persistent_workers = False
         cfg[field] = dataloader_cfg
-
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     return cfg
 
 
@@ -136,7 +133,7 @@ def main(argv=None):
     check_dataset_paths(cfg)
     setup_cpu_distributed(cfg)
     if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
+        runner = ProgressRunner.from_cfg(cfg)
     else:
         from mmengine.registry import RUNNERS
         runner = RUNNERS.build(cfg)

@@ -43,8 +43,10 @@ from .benchmark import (count_parameters, return_freed_memory, state_bytes,
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 # optimizer wrappers whose only job is mixed precision: replaced by
 # OptimWrapper (AmpOptimWrapper needs CUDA); these keys belong to them only
-PRECISION_WRAPPERS = ('AmpOptimWrapper', 'AutocastOptimWrapper')
-PRECISION_WRAPPER_KEYS = ('loss_scale', 'dtype', 'device_type')
+PRECISION_WRAPPERS = ('AmpOptimWrapper', 'AutocastOptimWrapper',
+                      'DeviceAmpOptimWrapper')
+PRECISION_WRAPPER_KEYS = ('loss_scale', 'dtype', 'device_type', 'cpu_dtype',
+                          'use_fsdp')
 SIZE_KEYS = ('img_size', 'input_size', 'scale', 'crop_size')
 
 StepFn = Callable[..., Dict[str, float]]

@@ -9,7 +9,7 @@ from mmengine.config import Config
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
-def _datasets(cfg: dict, where: str) -> Iterator[Tuple[str, dict]]:
+def iter_datasets(cfg: dict, where: str) -> Iterator[Tuple[str, dict]]:
     """Yield (config path, dataset cfg), looking through dataset wrappers
     (RepeatDataset, ClassBalancedDataset, ConcatDataset, ...)."""
     if not isinstance(cfg, dict):
@@ -17,10 +17,10 @@ def _datasets(cfg: dict, where: str) -> Iterator[Tuple[str, dict]]:
     inner = cfg.get('dataset')
     inners = cfg.get('datasets')
     if isinstance(inner, dict):
-        yield from _datasets(inner, f'{where}.dataset')
+        yield from iter_datasets(inner, f'{where}.dataset')
     if isinstance(inners, (list, tuple)):
         for i, item in enumerate(inners):
-            yield from _datasets(item, f'{where}.datasets[{i}]')
+            yield from iter_datasets(item, f'{where}.datasets.{i}')
     if inner is None and inners is None:
         yield where, cfg
 
@@ -42,7 +42,7 @@ def check_dataset_paths(cfg: Config,
         loader = cfg.get(field, None)
         if not loader:
             continue
-        for where, dataset in _datasets(
+        for where, dataset in iter_datasets(
                 loader.get('dataset'), f'{field}.dataset'):
             root = dataset.get('data_root') or ''
             if root and not _is_remote(root) and not osp.isdir(root):

@@ -7,8 +7,10 @@ max_epochs = 800
 warmup_epochs = 10
 base_lr = 1.5e-4 * 512 / 256  # the 8 x 64 = 512 batch of the ViT-B configs
 
+# fp16 AMP with a dynamic loss scale on a GPU (the published recipe), bf16
+# autocast when the same file runs on a CPU (DeviceAmpOptimWrapper)
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    type='DeviceAmpOptimWrapper',
     loss_scale='dynamic',
     optimizer=dict(
         type='AdamW',

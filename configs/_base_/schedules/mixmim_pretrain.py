@@ -5,8 +5,10 @@ max_epochs = 600
 warmup_epochs = 40
 base_lr = 1.5e-4 * 1024 / 256  # the 8 x 128 = 1024 batch of the configs
 
+# fp16 AMP with a dynamic loss scale on a GPU (the published recipe), bf16
+# autocast when the same file runs on a CPU (DeviceAmpOptimWrapper)
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    type='DeviceAmpOptimWrapper',
     loss_scale='dynamic',
     # fused AdamW: one kernel for all parameters (5x faster than the default
     # for-loop AdamW on CPU, also faster on CUDA)

@@ -7,8 +7,10 @@ max_epochs = 300
 warmup_epochs = 5
 base_lr = 1e-3  # for the 8 x 64 = 512 batch of the configs
 
+# fp16 AMP with a dynamic loss scale on a GPU (the published recipe), bf16
+# autocast when the same file runs on a CPU (DeviceAmpOptimWrapper)
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    type='DeviceAmpOptimWrapper',
     loss_scale='dynamic',
     optimizer=dict(
         type='AdamW',

@@ -13,7 +13,12 @@ custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 train_dataloader = dict(batch_size=64)
 val_dataloader = dict(batch_size=64)
 test_dataloader = val_dataloader
-model = dict(backbone=dict(drop_path_rate=0.1))
+pretrained = 'work_dirs/droppos-l_8xb128_800e/epoch_800.pth'
+model = dict(
+    backbone=dict(
+        drop_path_rate=0.1,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')))
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3 * 512 / 256),
     paramwise_cfg=dict(layer_decay_rate=0.75))

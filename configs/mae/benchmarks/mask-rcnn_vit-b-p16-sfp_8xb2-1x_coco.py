@@ -50,3 +50,6 @@ optim_wrapper = dict(
             'pos_embed': dict(decay_mult=0.0),
             'cls_token': dict(decay_mult=0.0)
         }))
+# a COCO-format set with other categories fails before the first iteration
+# with the keys to set (README "Your own data"), not inside the evaluator
+custom_hooks = [dict(type='mixmim_plugin.CocoClassesCheckHook')]

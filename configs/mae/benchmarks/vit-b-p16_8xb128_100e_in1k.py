@@ -7,4 +7,9 @@ _base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py'
 
 default_scope = 'mixmim_plugin'
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
+pretrained = 'work_dirs/mae-b_8xb512_800e/epoch_800.pth'
+model = dict(
+    backbone=dict(
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')))
 auto_scale_lr = dict(base_batch_size=1024)

@@ -42,3 +42,6 @@ optim_wrapper = dict(
         layer_decay_rate=0.8,
         flat_decay_mult=0.0,
         custom_keys={'relative_position_bias_table': dict(decay_mult=0.0)}))
+# a COCO-format set with other categories fails before the first iteration
+# with the keys to set (README "Your own data"), not inside the evaluator
+custom_hooks = [dict(type='mixmim_plugin.CocoClassesCheckHook')]

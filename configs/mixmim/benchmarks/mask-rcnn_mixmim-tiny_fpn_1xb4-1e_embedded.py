@@ -11,7 +11,7 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 
-pretrained = 'work_dirs/demo/epoch_20.pth'
+pretrained = 'work_dirs/mixmim-tiny_1xb32_20e_embedded/epoch_20.pth'
 data_root = 'data/embedded/coco/'
 metainfo = dict(classes=('circle', 'square', 'triangle', 'star'))
 channels = 64
@@ -90,3 +90,6 @@ train_cfg = dict(max_epochs=1, val_interval=1)
 default_hooks = dict(
     logger=dict(interval=4), checkpoint=dict(interval=1, max_keep_ckpts=1))
 auto_scale_lr = dict(base_batch_size=4)
+# a COCO-format set with other categories fails before the first iteration
+# with the keys to set (README "Your own data"), not inside the evaluator
+custom_hooks = [dict(type='mixmim_plugin.CocoClassesCheckHook')]

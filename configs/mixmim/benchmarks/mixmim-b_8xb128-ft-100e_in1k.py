@@ -34,3 +34,10 @@ optim_wrapper = dict(
         flat_decay_mult=0.0,
         custom_keys={'relative_position_bias_table': dict(decay_mult=0.0)}))
 auto_scale_lr = dict(base_batch_size=1024)
+
+# mmpretrain's base names its collate function in a dict; inherited across
+# packages, mmengine marks that dict with `_scope_`, which the Runner then
+# passes on to the function (TypeError at the first validation). Restated
+# here without the mark.
+val_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
+test_dataloader = val_dataloader

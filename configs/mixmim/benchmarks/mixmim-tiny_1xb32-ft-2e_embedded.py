@@ -7,7 +7,7 @@
 #   python tools/train.py configs/mixmim/benchmarks/mixmim-tiny_1xb32-ft-2e_embedded.py  # noqa: E501
 _base_ = '../../_base_/default_runtime.py'
 
-pretrained = 'work_dirs/demo/epoch_20.pth'
+pretrained = 'work_dirs/mixmim-tiny_1xb32_20e_embedded/epoch_20.pth'
 data_root = 'data/embedded/imagenet/'
 
 model = dict(

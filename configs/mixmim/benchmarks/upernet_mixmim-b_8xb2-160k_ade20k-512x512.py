@@ -37,7 +37,7 @@ model = dict(
 
 optim_wrapper = dict(
     _delete_=True,
-    type='AmpOptimWrapper',
+    type='mixmim_plugin.DeviceAmpOptimWrapper',
     optimizer=dict(
         type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='mixmim_plugin.BackboneLayerDecayOptimWrapperConstructor',

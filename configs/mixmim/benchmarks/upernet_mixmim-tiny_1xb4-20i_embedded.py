@@ -11,7 +11,7 @@ _base_ = ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_'
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 
-pretrained = 'work_dirs/demo/epoch_20.pth'
+pretrained = 'work_dirs/mixmim-tiny_1xb32_20e_embedded/epoch_20.pth'
 data_root = 'data/embedded/ade/ADEChallengeData2016'
 crop_size = (128, 128)
 norm_cfg = dict(type='BN', requires_grad=True)

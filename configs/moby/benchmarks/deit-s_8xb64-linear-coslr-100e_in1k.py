@@ -2,6 +2,7 @@
 # token, one linear layer; schedule and data as the Swin-T linear config.
 _base_ = './swin-t_8xb64-linear-coslr-100e_in1k.py'
 
+pretrained = 'work_dirs/moby-deit-s_8xb64_300e/epoch_300.pth'
 model = dict(
     backbone=dict(
         _delete_=True,
@@ -13,7 +14,8 @@ model = dict(
         final_norm=True,
         drop_path_rate=0.0,
         frozen_stages=12,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     neck=None,
     head=dict(
         _delete_=True,

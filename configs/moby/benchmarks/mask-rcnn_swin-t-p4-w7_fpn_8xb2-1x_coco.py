@@ -16,5 +16,10 @@ custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 pretrained = 'work_dirs/moby-swin-t_8xb64_300e/epoch_300_swin.pth'
 model = dict(
     backbone=dict(
+        # mmdet's Swin that checks the checkpoint before loading it
+        type='mixmim_plugin.CheckedDetSwinTransformer',
         convert_weights=False,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+# a COCO-format set with other categories fails before the first iteration
+# with the keys to set (README "Your own data"), not inside the evaluator
+custom_hooks = [dict(type='mixmim_plugin.CocoClassesCheckHook')]

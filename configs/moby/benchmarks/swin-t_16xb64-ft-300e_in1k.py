@@ -8,6 +8,8 @@ _base_ = 'mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py'
 default_scope = 'mixmim_plugin'
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 
+pretrained = 'work_dirs/moby-swin-t_8xb64_300e/epoch_300.pth'
 model = dict(
     backbone=dict(
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')))
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')))

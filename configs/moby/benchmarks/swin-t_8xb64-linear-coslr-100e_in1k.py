@@ -15,6 +15,7 @@ _base_ = [
 train_dataloader = dict(batch_size=64, num_workers=8)
 val_dataloader = dict(batch_size=64, num_workers=8)
 
+pretrained = 'work_dirs/moby-swin-t_8xb64_300e/epoch_300.pth'
 model = dict(
     type='ImageClassifier',
     backbone=dict(
@@ -23,7 +24,8 @@ model = dict(
         img_size=224,
         drop_path_rate=0.0,
         frozen_stages=3,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',

@@ -13,4 +13,7 @@ custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 
 pretrained = 'work_dirs/moby-swin-t_8xb64_300e/epoch_300_swin.pth'
 model = dict(
-    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+    backbone=dict(
+        # mmseg's Swin that checks the checkpoint before loading it
+        type='mixmim_plugin.CheckedSegSwinTransformer',
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained)))

@@ -1,3 +1,4 @@
+from .checked_swin import CheckedDetSwinTransformer, CheckedSegSwinTransformer
 from .droppos_hierarchical import DropPosMixMIM
 from .droppos_vit import DropPosViT
 from .mixmim_encoder import MixMIMEncoder
@@ -7,5 +8,6 @@ from .moby_swin import MoBYSwinTransformer, TokenBatchNorm
 
 __all__ = [
     'MixMIMEncoder', 'MixMIMSwin', 'MixMIMViT', 'DropPosMixMIM', 'DropPosViT',
-    'MoBYSwinTransformer', 'TokenBatchNorm'
+    'MoBYSwinTransformer', 'TokenBatchNorm', 'CheckedDetSwinTransformer',
+    'CheckedSegSwinTransformer'
 ]

@@ -1,4 +1,5 @@
 """DropPos on MixMIM's hierarchical encoder (not in the authors' code)."""
+from dataclasses import replace
 from typing import Tuple
 
 import torch
@@ -6,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mixmim_plugin.registry import MODELS
+from ..utils.checked_load import LoadSpec, pretrained_cfg
 from ..utils.token_layout import Size
 from .droppos_vit import split_masks, visible_positions
 from .mixmim_encoder import MixMIMEncoder
@@ -101,10 +103,20 @@ class DropPosMixMIM(MixMIMEncoder):
         self.mask_pos_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
         self.unit = self.patch_size * 2**(self.num_stages - 1)
 
+    def load_spec(self) -> LoadSpec:
+        """:class:`MixMIMEncoder`'s, and the pretraining-only tokens
+        (dropped from backbone-only checkpoints) are fresh too."""
+        spec = super().load_spec()
+        return replace(
+            spec, fresh=spec.fresh + ('mask_token', 'mask_pos_token'))
+
     def init_weights(self) -> None:
+        """Draw the tokens unless a checkpoint is loaded: its tokens are
+        kept; a backbone-only checkpoint leaves them at zero."""
         super().init_weights()
-        nn.init.normal_(self.mask_token, std=.02)
-        nn.init.normal_(self.mask_pos_token, std=.02)
+        if pretrained_cfg(self.init_cfg) is None:
+            nn.init.normal_(self.mask_token, std=.02)
+            nn.init.normal_(self.mask_pos_token, std=.02)
 
     def embed_droppos(self, x: Tensor, patch_mask: Tensor, pos_mask: Tensor,
                       origin: Tensor) -> Tuple[Tensor, Size]:

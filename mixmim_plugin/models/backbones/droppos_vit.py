@@ -1,5 +1,6 @@
 """DropPos's ViT encoder: encodes the visible patches only, some of them
 without their position embedding."""
+from dataclasses import replace
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -9,6 +10,8 @@ from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor, nn
 
 from mixmim_plugin.registry import MODELS
+from ..utils.checked_load import LoadSpec, check_pretrained
+from .mixmim_vit import VIT_LOAD_SPEC
 
 
 def split_masks(patch_mask: Tensor, pos_mask: Tensor,
@@ -118,7 +121,21 @@ class DropPosViT(MAEViT):
                              f'sin-cos position embedding, got {h}x{w}')
         self.mask_pos_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
 
+    def load_spec(self) -> LoadSpec:
+        """The ViT's (:data:`VIT_LOAD_SPEC`), and the pretraining-only
+        mask-position token (dropped from backbone-only checkpoints) is
+        fresh too."""
+        return replace(
+            VIT_LOAD_SPEC, fresh=VIT_LOAD_SPEC.fresh + ('mask_pos_token', ))
+
     def init_weights(self) -> None:
+        """Without a checkpoint: MAEViT's random init and a drawn
+        mask-position token. With one: the checked load only (MAEViT's init
+        would redraw the loaded patch embedding and [CLS] token); the
+        mask-position token is the checkpoint's, or zero."""
+        if check_pretrained(self, self.load_spec()):
+            super(MAEViT, self).init_weights()
+            return
         super().init_weights()
         nn.init.normal_(self.mask_pos_token, std=.02)
 

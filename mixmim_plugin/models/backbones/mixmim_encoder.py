@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from mixmim_plugin.registry import MODELS
+from ..utils.checked_load import LoadSpec, check_pretrained, no_weights_error
 from ..utils.token_layout import Layout, Size, build_layout
 from ..utils.window_attention import WindowMSA
 
@@ -385,10 +386,21 @@ class MixMIMEncoder(BaseBackbone):
             result.append(j)
         return result
 
+    def load_spec(self) -> LoadSpec:
+        """What a pretraining checkpoint lacks or holds in another size: the
+        dense outputs' ``norm0``-``norm2`` (only the last stage's ``norm`` is
+        pretrained) and the mix embeddings (dropped from backbone-only
+        checkpoints) are fresh; the position embedding and the bias tables
+        are resized; mmpretrain's ``relative_position_index`` is dropped."""
+        return LoadSpec(
+            fresh=('norm[0-9]*', 'mix_embeds.*'),
+            resized=('absolute_pos_embed', '*.relative_position_bias_table'),
+            derived=('*.relative_position_index', ))
+
     def init_weights(self) -> None:
+        pretrained = check_pretrained(self, self.load_spec())
         super().init_weights()
-        if (isinstance(self.init_cfg, dict)
-                and self.init_cfg.get('type') == 'Pretrained'):
+        if pretrained:
             return
         self.apply(_init_linear_and_norm)
         for module in self.modules():
@@ -429,11 +441,7 @@ class MixMIMEncoder(BaseBackbone):
         Relative position tables are handled by :class:`WindowMSA`."""
         own = [prefix + k for k in self.state_dict()]
         if not any(k in state_dict for k in own):
-            sample = ', '.join(sorted(state_dict)[:3]) or 'nothing'
-            raise KeyError(
-                f'the checkpoint holds none of {type(self).__name__}\'s '
-                f'weights (expected keys like {own[0]!r}, found {sample}): '
-                'wrong prefix or wrong model?')
+            raise no_weights_error(type(self).__name__, own, state_dict)
         key = prefix + 'absolute_pos_embed'
         if key in state_dict and state_dict[key].shape != \
                 self.absolute_pos_embed.shape:

@@ -5,7 +5,7 @@ source image.
 The parameters and state-dict layout are the parent's, so mmpretrain Swin
 checkpoints load and fine-tuning / detection use the normal ``forward``.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Sequence, Tuple
 
 import torch
@@ -19,6 +19,7 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from mixmim_plugin.registry import MODELS
+from ..utils.checked_load import LoadSpec, check_pretrained, swin_load_spec
 from ..utils.window_attention import attention
 from .mixmim_vit import token_groups
 
@@ -172,6 +173,19 @@ class MixMIMSwin(SwinTransformer):
 
     Gradient checkpointing (``with_cp``) applies to ``forward_mixed`` too.
     """
+
+    def load_spec(self) -> LoadSpec:
+        """The Swin layout's (:func:`swin_load_spec`), with the legacy keys
+        that :meth:`_load_from_state_dict` upgrades."""
+        spec = swin_load_spec(self.out_indices, self.num_layers)
+        return replace(
+            spec,
+            derived=spec.derived + ('*attn_mask', ),
+            aliases=(('norm.', f'norm{self.num_layers - 1}.'), ))
+
+    def init_weights(self) -> None:
+        check_pretrained(self, self.load_spec())
+        super().init_weights()
 
     @property
     def output_stride(self) -> int:

@@ -14,7 +14,12 @@ from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor
 
 from mixmim_plugin.registry import MODELS
+from ..utils.checked_load import LoadSpec, check_pretrained
 from ..utils.window_attention import attention
+
+# mmpretrain's ViT: the norm after ``avg_featmap`` pooling (``ln2``) is not
+# in a pretraining checkpoint; ``pos_embed`` is resized to the patch grid
+VIT_LOAD_SPEC = LoadSpec(fresh=('ln2.*', ), resized=('pos_embed', ))
 
 
 def token_groups(x: Tensor, mix_mask: Tensor, stride: int,
@@ -82,6 +87,14 @@ class MixMIMViT(VisionTransformer):
         for layer in self.layers:
             if layer.attn.scaled_dot_product_attention is sdpa:
                 layer.attn.scaled_dot_product_attention = attention
+
+    def load_spec(self) -> LoadSpec:
+        """See :data:`VIT_LOAD_SPEC`."""
+        return VIT_LOAD_SPEC
+
+    def init_weights(self) -> None:
+        check_pretrained(self, self.load_spec())
+        super().init_weights()
 
     @property
     def output_stride(self) -> int:

@@ -4,6 +4,7 @@ from mmpretrain.models.backbones import SwinTransformer
 from torch import Tensor, nn
 
 from mixmim_plugin.registry import MODELS
+from ..utils.checked_load import LoadSpec, check_pretrained, swin_load_spec
 
 NORMS_BEFORE_MLP = ('ln', 'bn')
 
@@ -44,3 +45,13 @@ class MoBYSwinTransformer(SwinTransformer):
                 for block in stage.blocks:
                     channels = block.norm2.normalized_shape[0]
                     block.norm2 = TokenBatchNorm(channels)
+
+    def load_spec(self) -> LoadSpec:
+        """The Swin layout's (:func:`swin_load_spec`): a checkpoint of the
+        other ``norm_before_mlp`` (LayerNorm vs BatchNorm ``norm2``) does not
+        fit."""
+        return swin_load_spec(self.out_indices, self.num_layers)
+
+    def init_weights(self) -> None:
+        check_pretrained(self, self.load_spec())
+        super().init_weights()

@@ -1,0 +1,103 @@
+"""Mixed precision that follows the device, so one config runs anywhere.
+
+The published recipes train in fp16 AMP with a dynamic loss scale, which
+mmengine's ``AmpOptimWrapper`` provides only on an accelerator (it asserts
+CUDA, NPU, MLU or MUSA). The plugin's pretraining and transfer configs use
+:class:`DeviceAmpOptimWrapper` instead: on an accelerator it *is* mmengine's
+``AmpOptimWrapper`` (same arguments, same loss scaler, same checkpoint
+layout); on a CPU it autocasts to bf16 (or runs fp32) with a pass-through
+loss scaler, because fp16 autocast on a CPU is slow and bf16 keeps fp32's
+exponent range, so nothing needs scaling. One log line says which mode runs.
+"""
+from contextlib import contextmanager
+from typing import Optional, Union
+
+import torch
+from mmengine.device import (is_cuda_available, is_mlu_available,
+                             is_musa_available, is_npu_available)
+from mmengine.logging import print_log
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from torch import nn
+
+from mixmim_plugin.registry import OPTIM_WRAPPERS
+
+CPU_DTYPES = ('bfloat16', 'float32')
+
+
+def accelerator_available() -> bool:
+    """True where mmengine's ``AmpOptimWrapper`` can run."""
+    return (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available())
+
+
+@OPTIM_WRAPPERS.register_module()
+class DeviceAmpOptimWrapper(AmpOptimWrapper):
+    """mmengine's AMP on an accelerator, bf16 or fp32 autocast on a CPU.
+
+    Args:
+        loss_scale: ``AmpOptimWrapper``'s (accelerator only).
+        dtype: ``AmpOptimWrapper``'s autocast dtype (accelerator only; None
+            is fp16).
+        cpu_dtype: ``'bfloat16'`` (default: autocast, about twice as fast
+            as fp32 on CPUs with bf16 dot products) or ``'float32'`` (no
+            autocast) when no accelerator is present.
+        use_fsdp: ``AmpOptimWrapper``'s (accelerator only).
+        **kwargs: :class:`mmengine.optim.OptimWrapper` arguments.
+    """
+
+    def __init__(self,
+                 loss_scale: Union[str, float, dict] = 'dynamic',
+                 dtype: Optional[Union[str, torch.dtype]] = None,
+                 cpu_dtype: str = 'bfloat16',
+                 use_fsdp: bool = False,
+                 **kwargs) -> None:
+        if cpu_dtype not in CPU_DTYPES:
+            raise ValueError(f'cpu_dtype must be one of {CPU_DTYPES}, got '
+                             f'{cpu_dtype!r}')
+        self.on_accelerator = accelerator_available()
+        if self.on_accelerator:
+            super().__init__(
+                loss_scale=loss_scale,
+                dtype=dtype,
+                use_fsdp=use_fsdp,
+                **kwargs)
+            name = 'float16' if self.cast_dtype is None else str(
+                self.cast_dtype).replace('torch.', '')
+            self.precision = f'{name} AMP, loss scale {loss_scale}'
+        else:
+            OptimWrapper.__init__(self, **kwargs)
+            self._scale_update_param = None
+            # disabled: scale() returns the loss, step() steps the optimizer
+            self.loss_scaler = torch.amp.GradScaler('cpu', enabled=False)
+            self.cast_dtype = (
+                torch.bfloat16 if cpu_dtype == 'bfloat16' else None)
+            self.precision = ('bfloat16 autocast on the CPU'
+                              if self.cast_dtype else 'float32 on the CPU')
+            self.precision += ' (no accelerator; the config asks for AMP)'
+        print_log(f'precision: {self.precision}', 'current')
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load a checkpoint written on either device: the loss scale of a
+        checkpoint without one (a CPU run) starts fresh, and a CPU run
+        ignores an accelerator's loss scale."""
+        scaler_state = state_dict.get('loss_scaler', None)
+        if self.on_accelerator and not scaler_state:
+            state_dict.pop('loss_scaler', None)
+            print_log(
+                'precision: the checkpoint has no loss scale (written '
+                'without an accelerator); the loss scaler starts fresh',
+                'current')
+        elif not self.on_accelerator:
+            state_dict.pop('loss_scaler', None)
+        super().load_state_dict(state_dict)
+
+    @contextmanager
+    def optim_context(self, model: nn.Module):
+        if self.on_accelerator:
+            with super().optim_context(model):
+                yield
+            return
+        autocast = self.cast_dtype is not None
+        with OptimWrapper.optim_context(self, model), torch.autocast(
+                'cpu', dtype=torch.bfloat16, enabled=autocast):
+            yield
