@@ -343,13 +343,17 @@ class Matrix:
         self.upstream = upstream_configs()
 
     def submit_all(self, configs: List[str]) -> None:
-        """Queue ``configs``, the pretraining ones (no dependencies) first,
-        so that no worker waits for a run queued behind it."""
-        order = sorted(configs, key=lambda c: '/benchmarks/' in c)
-        for config in order:
+        """Queue ``configs``, the pretraining ones first."""
+        for config in sorted(configs, key=lambda c: '/benchmarks/' in c):
             self.submit(config)
 
     def submit(self, config: str) -> Future:
+        """Queue ``config`` once, after the pretraining run it starts from:
+        a run only ever waits for runs queued before it, so no worker waits
+        for a run queued behind it."""
+        source = pretraining_source(load(config))
+        if source is not None:
+            self.submit(source[0])
         with self._lock:
             if config not in self._futures:
                 self._futures[config] = self._pool.submit(self._run, config)
@@ -388,22 +392,19 @@ class Matrix:
         if source is None:
             return None
         upstream, to_swin = source
-        with self._lock:
-            queued = upstream in self._futures
-        done = self.result(upstream) if queued else self._run(upstream)
+        done = self.result(upstream)  # queued before this run
         if done.code != 0:
             raise RuntimeError(f'its pretraining config {upstream} failed:'
                                f'\n{done.output[-3000:]}')
         if not to_swin:
             return done.checkpoint
         swin = osp.splitext(done.checkpoint)[0] + '_swin.pth'
-        with self._lock:
-            if not osp.isfile(swin):
-                code, out = run([
-                    sys.executable,
-                    osp.join(ROOT, 'tools', 'model_converters',
-                             'moby2swin.py'), done.checkpoint, swin
-                ])
-                if code != 0:
-                    raise RuntimeError(f'moby2swin.py failed:\n{out[-3000:]}')
+        if not osp.isfile(swin):  # the converter writes atomically
+            code, out = run([
+                sys.executable,
+                osp.join(ROOT, 'tools', 'model_converters', 'moby2swin.py'),
+                done.checkpoint, swin
+            ])
+            if code != 0:
+                raise RuntimeError(f'moby2swin.py failed:\n{out[-3000:]}')
         return swin

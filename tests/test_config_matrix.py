@@ -103,3 +103,14 @@ def test_no_config_passes_a_scope_to_its_collate_function():
         for config in CONFIGS
     }
     assert not {k: v for k, v in bad.items() if v}
+
+
+def test_no_config_needs_a_gpu_for_its_precision():
+    """mmengine's AmpOptimWrapper asserts an accelerator: configs that
+    inherit it (mmpretrain's, mmseg's AMP recipes) name the plugin's
+    DeviceAmpOptimWrapper instead, so the same file runs on a CPU."""
+    gpu_only = [
+        config for config in CONFIGS if load(config).optim_wrapper.get(
+            'type', '').split('.')[-1] == 'AmpOptimWrapper'
+    ]
+    assert not gpu_only

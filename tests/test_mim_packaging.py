@@ -14,6 +14,7 @@ from typing import List, Optional
 
 import pytest
 import yaml
+from config_matrix import load, size_options
 
 import mixmim_plugin
 
@@ -21,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG_DIR = ROOT / 'mixmim_plugin'
 MIM = str(Path(sys.executable).parent / 'mim')
 MIM_ITEMS = ('configs', 'tools', 'model-index.yml')
-PRETRAIN_CFG = 'mixmim-tiny_1xb32_20e_embedded.py'
-FINETUNE_CFG = 'mixmim-tiny_1xb32-ft-2e_embedded.py'
+# the README's main pretraining config and its fine-tuning benchmark
+PRETRAIN_CFG = 'mixmim-b_8xb128_600e.py'
+FINETUNE_CFG = 'mixmim-b_8xb128-ft-100e_in1k.py'
 # how openmim finds a package (mim train / test / search all use it)
 MIM_PKG_ROOT = ('from mim.utils import get_installed_path; '
                 'print(get_installed_path("mixmim_plugin"))')
@@ -99,16 +101,15 @@ def test_mim_train_and_test(editable_install, embedded_data, tmp_path):
     # from a folder without configs/: mim finds config and script in .mim
     imagenet = embedded_data['imagenet']
     work_dir = tmp_path / 'pretrain'
+    sizes = size_options(load(f'configs/mixmim/{PRETRAIN_CFG}'))
     out = run([
         MIM, 'train', 'mixmim_plugin', PRETRAIN_CFG, '--work-dir',
         str(work_dir), '--cfg-options',
-        f'train_dataloader.dataset.data_root={imagenet}',
-        'train_dataloader.dataset.indices=32',
-        'train_dataloader.batch_size=16', 'train_cfg.max_epochs=1'
-    ], tmp_path)
+        f'train_dataloader.dataset.data_root={imagenet}'
+    ] + sizes, tmp_path)
     assert f'{editable_install}/tools/train.py {ROOT}/configs/mixmim/' \
         f'{PRETRAIN_CFG}' in out
-    assert 'Epoch(train) [1][2/2]' in out
+    assert 'Epoch(train) [1][1/1]' in out
     checkpoint = work_dir / 'epoch_1.pth'
     assert checkpoint.is_file()
 
@@ -118,7 +119,7 @@ def test_mim_train_and_test(editable_install, embedded_data, tmp_path):
         str(checkpoint), '--work-dir',
         str(tmp_path / 'test'), '--cfg-options',
         f'test_dataloader.dataset.data_root={imagenet}',
-        'test_dataloader.dataset.indices=20', 'test_dataloader.batch_size=10'
+        'test_dataloader.dataset.indices=4', 'test_dataloader.batch_size=2'
     ], tmp_path)
     assert f'{editable_install}/tools/test.py {ROOT}/configs/mixmim/' \
         f'benchmarks/{FINETUNE_CFG} {checkpoint}' in out

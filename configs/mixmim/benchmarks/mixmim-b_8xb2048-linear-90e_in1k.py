@@ -36,3 +36,5 @@ model = dict(
 # frozen_stages=4 freezes the patch embedding, the four stages and the final
 # norm
 auto_scale_lr = dict(base_batch_size=16384)
+# mmpretrain's fp16 AMP recipe, which also runs on a CPU (bf16 autocast)
+optim_wrapper = dict(type='DeviceAmpOptimWrapper')
