@@ -215,7 +215,7 @@ def test_own_checkpoint_loads_and_lists_the_fresh_tensors(tmp_path, name):
     log = init(model)
     fresh = BACKBONES[name][3]
     assert_holds(model, state, fresh)
-    line = f'{name}: fresh (not in a pretraining checkpoint): '
+    line = f'load into {name}: fresh (not in a pretraining checkpoint): '
     assert line + ', '.join(fresh) in log.splitlines()
     model.init_weights()  # a second call reads nothing and fails nothing
 

@@ -42,8 +42,9 @@ def test_config_runs(config, matrix):
     assert losses, f'no loss line on the console:\n{done.output[-3000:]}'
     assert all(math.isfinite(v) for v in losses), losses
     assert done.checkpoint_bytes > 0, done.checkpoint
-    if toolbox(cfg) == 'mixmim_plugin':  # the dump goes to the log file
+    if toolbox(cfg) == 'mixmim_plugin':  # these go to the log file only
         assert 'Config:' not in done.output
+        assert 'paramwise_options' not in done.output
     if cfg.optim_wrapper.get('type', '').endswith('DeviceAmpOptimWrapper'):
         assert 'precision: bfloat16 autocast on the CPU' in done.output
     if has_loop(cfg, 'val'):

@@ -53,6 +53,11 @@ def expected_scope(path):
     return 'mixmim_plugin'
 
 
+# mmdet's / mmseg's Swin layout (moby2swin.py output, no prefix)
+TOOLBOX_SWINS = ('SwinTransformer', 'mixmim_plugin.CheckedDetSwinTransformer',
+                 'mixmim_plugin.CheckedSegSwinTransformer')
+
+
 def build(cfg):
     scope = cfg.default_scope
     registry = importlib.import_module(f'{scope}.registry').MODELS
@@ -68,7 +73,7 @@ def check(path):
         imports=['mixmim_plugin'], allow_failed_imports=False)
     init = cfg.model.backbone.get('init_cfg')
     assert init is not None and init['type'] == 'Pretrained', path
-    if cfg.model.backbone.type != 'SwinTransformer':  # mmdet/mmseg's own
+    if cfg.model.backbone.type not in TOOLBOX_SWINS:  # mmdet/mmseg's own
         assert init['prefix'] == 'backbone.', path
     model = build(cfg)
     assert type(model).__name__ == MODEL_TYPES[scope]
@@ -76,7 +81,8 @@ def check(path):
     if method in BACKBONES:
         assert type(model.backbone).__name__ == BACKBONES[method]
     elif scope != 'mixmim_plugin':  # MoBY's dense configs: toolbox Swin
-        assert type(model.backbone).__module__.startswith(scope)
+        swin = importlib.import_module(f'{scope}.models').SwinTransformer
+        assert isinstance(model.backbone, swin)
     if scope != 'mixmim_plugin':  # backbone + neck on a small odd input
         model.eval()
         with torch.no_grad():

@@ -20,7 +20,8 @@ from mmengine.runner import Runner
 # INFO lines that reach the console (after their timestamp prefix)
 CONSOLE_PREFIXES = ('Epoch(', 'Iter(', 'Saving checkpoint', 'precision:',
                     'Checkpoints will be saved', 'resumed', 'Exp name',
-                    'full log:', 'logging every', 'Load checkpoint from')
+                    'full log:', 'logging every', 'Load checkpoint from',
+                    'load ')
 LOG_LINES_PER_RUN = 10
 
 

@@ -15,4 +15,4 @@ pretrained = 'work_dirs/mae-b_8xb512_800e/epoch_800.pth'
 model = dict(backbone=dict(init_cfg=dict(checkpoint=pretrained)))
 auto_scale_lr = dict(base_batch_size=16384)
 # mmpretrain's fp16 AMP recipe, which also runs on a CPU (bf16 autocast)
-optim_wrapper = dict(type='DeviceAmpOptimWrapper')
+optim_wrapper = dict(type='mixmim_plugin.DeviceAmpOptimWrapper')

@@ -37,4 +37,4 @@ model = dict(
 # norm
 auto_scale_lr = dict(base_batch_size=16384)
 # mmpretrain's fp16 AMP recipe, which also runs on a CPU (bf16 autocast)
-optim_wrapper = dict(type='DeviceAmpOptimWrapper')
+optim_wrapper = dict(type='mixmim_plugin.DeviceAmpOptimWrapper')

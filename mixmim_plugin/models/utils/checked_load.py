@@ -183,14 +183,14 @@ def check_state(module: nn.Module, state: StateDict, spec: LoadSpec,
     fresh = [k for k in absent if k not in missing]
     if fresh:
         print_log(
-            f'{owner}: fresh (not in a pretraining checkpoint): '
+            f'load into {owner}: fresh (not in a pretraining checkpoint): '
             f'{", ".join(fresh)}', 'current')
     unused = [
         k for k in state if k not in own and not _matches(k, spec.derived)
     ]
     if unused:
         print_log(
-            f'{owner}: {len(unused)} unused checkpoint tensor(s) in '
+            f'load into {owner}: {len(unused)} unused checkpoint tensor(s) in '
             f'{source}: {_first(unused)}', 'current')
 
 
