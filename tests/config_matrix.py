@@ -285,12 +285,15 @@ def test_command(config: str, cfg: Config, checkpoint: str, work_dir: str,
     return head + ['--work-dir', work_dir, '--cfg-options'] + options
 
 
-def run(command: List[str]) -> Tuple[int, str]:
-    """Run a command from the repository root; (exit code, output)."""
+def run(command: List[str],
+        env: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
+    """Run a command from the repository root with the venv's tools first
+    on PATH (and ``env`` added); (exit code, output)."""
     env = dict(
         os.environ,
         PATH=BIN + os.pathsep + os.environ.get('PATH', ''),
-        OMP_NUM_THREADS='1')
+        OMP_NUM_THREADS='1',
+        **(env or {}))
     done = subprocess.run(
         command,
         cwd=ROOT,

@@ -8,15 +8,14 @@ overrides (batch size, sample count, run length, input scale:
 config_matrix.size_options) and a work dir; the first command pretrains the
 checkpoint the others start from.
 """
-import os
 import os.path as osp
 import re
 import shlex
-import subprocess
+import sys
 
 import pytest
-from config_matrix import (BIN, ROOT, TIMEOUT, coco_classes, last_checkpoint,
-                           load, size_options)
+from config_matrix import (ROOT, coco_classes, last_checkpoint, load, run,
+                           size_options)
 
 BLOCK = re.compile(r'<!-- own-data:begin -->\s*```bash\n(.*?)```', re.S)
 
@@ -54,8 +53,6 @@ def test_readme_own_data_commands_run(embedded_data, tmp_path):
         'upernet_mixmim-b_8xb2-160k_ade20k-512x512.py'
     ]
     env = dict(
-        os.environ,
-        PATH=BIN + os.pathsep + os.environ.get('PATH', ''),
         IMAGENET=embedded_data['imagenet'],
         COCO=embedded_data['coco'],
         ADE=embedded_data['ade'],
@@ -69,18 +66,12 @@ def test_readme_own_data_commands_run(embedded_data, tmp_path):
             config else imagenet_classes(embedded_data['imagenet']))
         extra = ' '.join(shlex.quote(o) for o in size_options(load(config)))
         line = (
-            command.replace('python tools/', f'{BIN}/python tools/', 1) +
+            command.replace('python tools/', f'{sys.executable} tools/', 1) +
             f' {extra} --work-dir {work_dir}')
-        done = subprocess.run(['bash', '-c', line],
-                              cwd=ROOT,
-                              env=env,
-                              stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT,
-                              text=True,
-                              timeout=TIMEOUT)
-        assert done.returncode == 0, f'{command}\n{done.stdout[-5000:]}'
-        assert 'loss:' in done.stdout
+        code, out = run(['bash', '-c', line], env)
+        assert code == 0, f'{command}\n{out[-5000:]}'
+        assert 'loss:' in out
         if i == 0:
             env['CKPT'] = last_checkpoint(str(work_dir))
         else:
-            assert '(val)' in done.stdout, done.stdout[-3000:]
+            assert '(val)' in out, out[-3000:]
