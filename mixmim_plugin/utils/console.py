@@ -22,16 +22,21 @@ CONSOLE_PREFIXES = ('Epoch(', 'Iter(', 'Saving checkpoint', 'precision:',
                     'Checkpoints will be saved', 'resumed', 'Exp name',
                     'full log:', 'logging every', 'Load checkpoint from',
                     'load ')
+# mmengine's own deprecation notices about its internals: log file only
+CONSOLE_NOISE = ('"FileClient" will be deprecated',
+                 '"HardDiskBackend" is the alias')
 LOG_LINES_PER_RUN = 10
 
 
 class ConsoleProgressFilter(logging.Filter):
-    """Pass warnings, errors and the INFO lines of ``CONSOLE_PREFIXES``."""
+    """Pass errors, warnings (but mmengine's ``CONSOLE_NOISE``) and the
+    INFO lines of ``CONSOLE_PREFIXES``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage().lstrip()
         if record.levelno >= logging.WARNING:
-            return True
-        return record.getMessage().lstrip().startswith(CONSOLE_PREFIXES)
+            return not message.startswith(CONSOLE_NOISE)
+        return message.startswith(CONSOLE_PREFIXES)
 
 
 def quiet_console(logger: MMLogger) -> Optional[str]:
