@@ -11,6 +11,7 @@ configs, which load ``moby2swin.py``'s output, use them:
 ``type='mixmim_plugin.CheckedDetSwinTransformer'`` replaces mmdet's
 ``SwinTransformer``, ``'mixmim_plugin.CheckedSegSwinTransformer'`` mmseg's.
 """
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import Dict
 
@@ -27,7 +28,7 @@ from ..utils.checked_load import (LoadSpec, check_state, pretrained_cfg,
 PREFIX = 'backbone.'
 
 
-class CheckedSwinInit:
+class CheckedSwinInit(ABC):
     """``init_weights`` of a Swin that loads ``init_cfg['checkpoint']``
     itself: check the checkpoint first, as :meth:`pretrained_state` says
     the parent reads it."""
@@ -39,10 +40,10 @@ class CheckedSwinInit:
         spec = swin_load_spec(self.out_indices, len(self.stages))
         return replace(spec, derived=())
 
+    @abstractmethod
     def pretrained_state(self, checkpoint: str) -> Dict[str, Tensor]:
         """The tensors that the parent's ``init_weights`` offers to
         ``load_state_dict``."""
-        raise NotImplementedError
 
     def init_weights(self) -> None:
         cfg = pretrained_cfg(self.init_cfg)
