@@ -286,17 +286,18 @@ def test_command(config: str, cfg: Config, checkpoint: str, work_dir: str,
 
 
 def run(command: List[str],
-        env: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
-    """Run a command from the repository root with the venv's tools first
-    on PATH (and ``env`` added); (exit code, output)."""
-    env = dict(
-        os.environ,
-        PATH=BIN + os.pathsep + os.environ.get('PATH', ''),
-        OMP_NUM_THREADS='1',
-        **(env or {}))
+        env: Optional[Dict[str, str]] = None,
+        cwd: str = ROOT) -> Tuple[int, str]:
+    """Run a command (from the repository root by default) with the venv's
+    tools first on PATH and ``env`` added; (exit code, output)."""
+    env = {
+        **os.environ, 'PATH': BIN + os.pathsep + os.environ.get('PATH', ''),
+        'OMP_NUM_THREADS': '1',
+        **(env or {})
+    }
     done = subprocess.run(
         command,
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -14,7 +13,9 @@ from typing import List, Optional
 
 import pytest
 import yaml
-from config_matrix import load, size_options
+from config_matrix import load
+from config_matrix import run as run_command
+from config_matrix import size_options
 
 import mixmim_plugin
 
@@ -37,18 +38,9 @@ NOT_SOURCES = {
 
 def run(cmd: List[str], cwd: Path, env: Optional[dict] = None) -> str:
     """Run ``cmd``; its stdout and stderr, or a failure that shows them."""
-    done = subprocess.run(
-        cmd,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=600)
-    assert done.returncode == 0, (
-        f'{" ".join(cmd)} exited with {done.returncode}:\n'
-        f'{done.stdout[-6000:]}')
-    return done.stdout
+    code, out = run_command(cmd, env, str(cwd))
+    assert code == 0, f'{" ".join(cmd)} exited with {code}:\n{out[-6000:]}'
+    return out
 
 
 def mim_pkg_root(cwd: Path, env: Optional[dict] = None) -> Path:
@@ -184,7 +176,7 @@ def test_wheel_ships_mim_files(tmp_path):
     mim_dir = site / 'mixmim_plugin' / '.mim'
     assert not [p for p in mim_dir.rglob('*') if p.is_symlink()]
     path = [str(site)] + [p for p in [os.environ.get('PYTHONPATH')] if p]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+    env = dict(PYTHONPATH=os.pathsep.join(path))
     assert mim_pkg_root(tmp_path, env) == site / 'mixmim_plugin'
     out = run([MIM, 'search', 'mixmim_plugin'], tmp_path, env)
     assert sorted(searched_models(out)) == sorted(model_names())
