@@ -9,12 +9,14 @@ plugin models come from the plugin's tiny configs.
 """
 import argparse
 import importlib.util
+import math
 import os.path as osp
 from collections import OrderedDict
 
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
 
 from mixmim_plugin.converters import (LayoutError, droppos_to_plugin,
@@ -415,6 +417,65 @@ def test_moby_authors_swin_checkpoint_loads_strictly_and_round_trips():
     assert set(back) == set(authors)
     for key, value in authors.items():
         assert torch.equal(back[key], value), key
+
+
+def _converted_nano_moby():
+    """A plugin MoBY holding a converted authors' checkpoint whose target
+    branch (encoder_k, projector_k) differs from the online one."""
+    authors = authors_moby()
+    model = build(NANO_CFG)
+    model.load_state_dict(moby_to_plugin({'model': authors}), strict=True)
+    MessageHub.get_instance(f'moby_{id(model)}').update_info('max_iters', 100)
+    return model
+
+
+def _two_views(batch: int = 4):
+    generator = torch.Generator().manual_seed(0)
+    return [
+        torch.randn(batch, 3, NANO['img'], NANO['img'], generator=generator)
+        for _ in range(2)
+    ]
+
+
+def test_converted_moby_target_is_blended_from_the_first_update():
+    """After one step from steps = 0 the target is m * target + (1 - m) *
+    online (the authors' update), not a copy of the online branch."""
+    model = _converted_nano_moby()
+    target = {k: v.clone() for k, v in model.target.module.named_parameters()}
+    online = {
+        k: v.clone()
+        for k, v in model.online_encoder().named_parameters()
+    }
+    assert any(not torch.equal(target[k], online[k]) for k in target)
+    out = model.loss(_two_views(), None)
+    m = 1 - 0.01 * (math.cos(0.) + 1) / 2  # iteration 0 of 100
+    assert out['momentum'].item() == pytest.approx(m)
+    assert int(model.target.steps) == 1
+    for name, param in model.target.module.named_parameters():
+        expected = m * target[name].double() + (1 - m) * online[name].double()
+        torch.testing.assert_close(
+            param.double(), expected, rtol=0, atol=1e-6, msg=name)
+
+
+def test_momentum_update_leaves_the_target_batchnorm_statistics_alone():
+    """The target's BN running statistics follow the target's own forward
+    passes (BN's running-average rule on the input it saw), never the
+    online projector's."""
+    model = _converted_nano_moby()
+    bn = model.target.module[1].bn0
+    before = bn.running_mean.clone()
+    online_bn = model.neck.bn0
+    assert not torch.equal(before, online_bn.running_mean)
+    inputs = []
+    bn.register_forward_hook(lambda mod, args, out: inputs.append(args[0]))
+    model.loss(_two_views(), None)
+    expected = before.double()
+    for x in inputs:  # one forward per view, in order
+        expected = ((1 - bn.momentum) * expected +
+                    bn.momentum * x.double().mean(0))
+    torch.testing.assert_close(
+        bn.running_mean.double(), expected, rtol=0, atol=1e-5)
+    assert not torch.allclose(bn.running_mean, online_bn.running_mean)
 
 
 def test_moby_patch_merging_is_reordered_to_mmcv():

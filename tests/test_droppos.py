@@ -137,37 +137,90 @@ def test_loss_counts_only_dropped_tokens():
     torch.testing.assert_close(base['acc_pos'], again['acc_pos'])
 
 
-def test_attentive_weights_are_a_distribution_over_counted_tokens():
-    positions, counted = _batch()
-    counted[1, 3] = False
+def test_attentive_weights_are_a_distribution_over_visible_tokens():
+    positions, _ = _batch()
     similarity = torch.rand(3, 16) * 2 - 1
-    weights = attentive_weights(similarity, positions, counted, tau=0.1)
-    assert (weights >= 0).all()
-    assert (weights[~counted] == 0).all()
+    weights = attentive_weights(similarity, positions, tau=0.1)
+    assert (weights > 0).all()
     torch.testing.assert_close(weights.sum(1), torch.ones(3))
     # the softmax over all patches, gathered and renormalised
     soft = torch.softmax(similarity / 0.1, dim=-1).gather(1, positions)
-    soft = soft * counted
     torch.testing.assert_close(weights, soft / soft.sum(1, keepdim=True))
     # more similar to [CLS] -> more weight
-    b, (i, j) = 0, counted[0].nonzero()[:2, 0].tolist()
-    order = (similarity[b, positions[b, i]] > similarity[b, positions[b, j]])
-    assert (weights[b, i] > weights[b, j]) == order
+    order = similarity[0, positions[0, 2]] > similarity[0, positions[0, 3]]
+    assert (weights[0, 2] > weights[0, 3]) == order
 
 
-def test_head_uses_attentive_weights_when_asked():
+def test_default_loss_is_one_ratio_pooled_over_the_batch():
+    """The authors' attentive loss, computed here token by token in
+    float64: w = softmax(sim / tau) gathered to the visible tokens and
+    renormalised over them; loss = sum(w * CE) / sum(w) over every counted
+    token of every image."""
     positions, counted = _batch()
+    counted[0, 2:5] = False  # unequal counts per image
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randn(3, 6, 16, generator=gen)
+    similarity = torch.rand(3, 16, generator=gen) * 2 - 1
+    sigma, tau = 0.7, 0.1
+    head = DropPosHead(grid=4, sigma=sigma, attentive=True, tau=tau)
+    assert head.normalization == 'batch'
+    out = head.loss(logits, positions, counted, similarity)
+
+    def target(i):  # smoothed one-hot of position i on the 4x4 grid
+        yi, xi = divmod(i, 4)
+        row = [
+            math.exp(-((yi - j // 4)**2 + (xi - j % 4)**2) / sigma**2)
+            for j in range(16)
+        ]
+        return [v / sum(row) for v in row]
+
+    num = den = 0.
+    for b in range(3):
+        visible = positions[b].tolist()
+        exp = [math.exp(similarity[b, p].item() / tau) for p in visible]
+        for i, pos in enumerate(visible):
+            if not counted[b, i]:
+                continue
+            w = exp[i] / sum(exp)
+            row = logits[b, i].double()
+            log_prob = (row - torch.logsumexp(row, 0)).tolist()
+            ce = -sum(t * lp for t, lp in zip(target(pos), log_prob))
+            num, den = num + w * ce, den + w
+    assert out['loss_pos'].item() == pytest.approx(num / den, rel=1e-5)
+    # per-sample pooling gives another value on the same tensors
+    sample = DropPosHead(
+        grid=4, sigma=sigma, tau=tau,
+        normalization='sample').loss(logits, positions, counted,
+                                     similarity)['loss_pos']
+    assert abs(sample.item() - num / den) > 1e-3
+    # uniform weights: the mean over all counted tokens of the batch
+    head = DropPosHead(grid=4, sigma=0., attentive=False)
+    token = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), positions.flatten(), reduction='none')
+    expected = token[counted.flatten()].mean()
+    torch.testing.assert_close(
+        head.loss(logits, positions, counted)['loss_pos'], expected)
+
+
+def test_head_pools_the_weighted_loss_per_sample_when_asked():
+    positions, counted = _batch()
+    counted[1, 3] = False
     logits = torch.randn(3, 6, 16)
     similarity = torch.rand(3, 16)
-    head = DropPosHead(grid=4, sigma=0.5, attentive=True, tau=0.1)
+    head = DropPosHead(
+        grid=4, sigma=0.5, attentive=True, tau=0.1, normalization='sample')
     out = head.loss(logits, positions, counted, similarity)
-    weights = attentive_weights(similarity, positions, counted, 0.1)
+    weights = attentive_weights(similarity, positions, 0.1) * counted
+    weights = weights / weights.sum(1, keepdim=True)
     target = position_smoothing((4, 4), 0.5)[positions]
     token = -(target * logits.log_softmax(-1)).sum(-1)
     expected = (weights * token).sum(1).mean()
     torch.testing.assert_close(out['loss_pos'], expected)
     with pytest.raises(ValueError, match='needs the patch similarity'):
         head.loss(logits, positions, counted)
+    counted[2] = False
+    with pytest.raises(ValueError, match='a sample has no dropped position'):
+        head.loss(logits, positions, counted, similarity)
 
 
 def test_head_errors_name_the_problem():
@@ -183,6 +236,8 @@ def test_head_errors_name_the_problem():
         DropPosHead(grid=1)
     with pytest.raises(ValueError, match='tau must be positive, got 0'):
         DropPosHead(grid=4, tau=0)
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        DropPosHead(grid=4, normalization='image')
 
 
 # --------------------------------------------------------------- encoders

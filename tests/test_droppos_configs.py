@@ -39,6 +39,7 @@ def test_every_expected_config_exists():
     assert {
         'droppos/droppos-b_8xb64_200e.py',
         'droppos/droppos-b_8xb64_800e.py',
+        'droppos/droppos-b_8xb64_800e_fp16.py',
         'droppos/droppos-l_8xb128_800e.py',
         'droppos/droppos-mt-b_8xb64_800e.py',
         'droppos/droppos-mixmim-b_8xb128_300e.py',
@@ -107,6 +108,15 @@ def test_recipe_values():
     assert base.train_cfg.max_epochs == 800
     assert base.model.neck.depth == 2 and base.model.neck.embed_dims == 512
     assert base.model.head.tau == 0.1 and base.model.head.attentive
+    # the authors' precision and clipping rule; AMP as a variant
+    assert base.optim_wrapper.type == 'PerParamClipOptimWrapper'
+    assert base.optim_wrapper.clip_grad == dict(
+        type='per_param_norm', max_norm=5.0)
+    amp = Config.fromfile(
+        osp.join(REPO, 'configs/droppos/droppos-b_8xb64_800e_fp16.py'))
+    assert amp.optim_wrapper.type == 'DeviceAmpOptimWrapper'
+    assert amp.optim_wrapper.clip_grad == base.optim_wrapper.clip_grad
+    assert amp.optim_wrapper.optimizer == base.optim_wrapper.optimizer
     short = Config.fromfile(
         osp.join(REPO, 'configs/droppos/droppos-b_8xb64_200e.py'))
     assert short.train_cfg.max_epochs == 200

@@ -5,6 +5,7 @@ import torch
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from mmpretrain.datasets.transforms import PackInputs
+from torch import nn
 
 from mixmim_plugin.datasets.transforms import MixMaskGenerator
 from mixmim_plugin.registry import MODELS
@@ -275,6 +276,31 @@ def test_odd_batch_policy():
         model.even_batch(x[:1], masks[:1])
     with pytest.raises(ValueError, match='odd_batch'):
         tiny_pretrainer(odd_batch='duplicate')
+
+
+def test_decoder_normalises_with_the_authors_eps():
+    """Every LayerNorm of the decoder uses eps 1e-5 (the authors'
+    nn.LayerNorm default, with which their weights were trained): on tokens
+    of small variance the output is the 1e-5 formula, computed here, and
+    visibly not mmpretrain's 1e-6."""
+    model = tiny_pretrainer()
+    norms = [m for m in model.neck.modules() if isinstance(m, nn.LayerNorm)]
+    assert len(norms) == 3 and {m.eps for m in norms} == {1e-5}
+    norm = model.neck.decoder_norm
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-1, 1)
+    x = torch.randn(2, 4, 32, dtype=torch.float64) * 3e-3
+    mean = x.mean(-1, keepdim=True)
+    var = ((x - mean)**2).mean(-1, keepdim=True)
+    weight, bias = norm.weight.double(), norm.bias.double()
+
+    def formula(eps):
+        return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+    out = norm(x.float()).double()
+    torch.testing.assert_close(out, formula(1e-5), rtol=1e-4, atol=1e-5)
+    assert (out - formula(1e-6)).abs().max() > 0.1
 
 
 def test_decoder_copies_are_complementary():

@@ -14,6 +14,9 @@ from mixmim_plugin.converters import (LayoutError, authors_to_plugin,
 from mixmim_plugin.registry import MODELS
 
 MMPRETRAIN_CFG = 'mmpretrain::mixmim/mixmim_mixmim-base_16xb128-coslr-300e_in1k.py'  # noqa: E501
+# mmpretrain's MixMIM neck normalises with eps 1e-6; the plugin's decoder
+# defaults to the authors' 1e-5 (configs/mixmim/README.md, "Differences")
+MMPRETRAIN_DECODER_NORM = dict(type='LN', eps=1e-6)
 SMALL = dict(embed_dims=32, depths=[1, 1, 2, 1], num_heads=[1, 2, 4, 8])
 
 
@@ -46,7 +49,8 @@ def plugin_pretrainer(arch, decoder, in_channels):
             patch_size=32,
             decoder_embed_dim=decoder.get('decoder_embed_dim', 512),
             decoder_depth=decoder.get('decoder_depth', 8),
-            decoder_num_heads=decoder.get('decoder_num_heads', 16)),
+            decoder_num_heads=decoder.get('decoder_num_heads', 16),
+            norm_cfg=MMPRETRAIN_DECODER_NORM),
         head=dict(
             type='MixMIMDualHead',
             norm_pix=True,
@@ -202,6 +206,46 @@ def test_authors_layout_round_trip_and_merge_order():
         ours, _ = merge(x, (16, 16))
         theirs = timm_patch_merging(x, (16, 16), norm, reduction)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def swin_index(window: int) -> torch.Tensor:
+    """Swin's relative position index, pair by pair: (dy + w - 1) *
+    (2w - 1) + (dx + w - 1) for tokens p, q of a w x w window."""
+    cells = [(y, x) for y in range(window) for x in range(window)]
+    return torch.tensor([[
+        (py - qy + window - 1) * (2 * window - 1) + (px - qx + window - 1)
+        for qy, qx in cells
+    ] for py, px in cells])
+
+
+def test_authors_layout_holds_every_relative_position_index():
+    """The authors' WindowAttention registers its index buffer right after
+    the bias table and their resume path loads strictly: the converted
+    checkpoint holds one per block, equal to Swin's index of the block's
+    (clipped) window, and converts back to the plugin's layout."""
+    model = plugin_pretrainer(SMALL, dict(decoder_depth=1), 256)
+    state = model.state_dict()
+    authors = plugin_to_authors(state)
+    keys = list(authors)
+    tables = [
+        k for k in keys if k.endswith('attn.relative_position_bias_table')
+    ]
+    assert len(tables) == sum(SMALL['depths'])
+    # the encoder's windows 14-14-14-7 at 224 fit the 56/28/14/7 maps
+    sides = [
+        w for w, d in zip((14, 14, 14, 7), SMALL['depths']) for _ in range(d)
+    ]
+    for table, side in zip(tables, sides):
+        index_key = table.replace('bias_table', 'index')
+        assert keys[keys.index(table) + 1] == index_key
+        assert authors[table].shape[0] == (2 * side - 1)**2
+        assert torch.equal(authors[index_key], swin_index(side)), index_key
+    assert len([k for k in keys
+                if k.endswith('relative_position_index')]) == len(tables)
+    back = authors_to_plugin({'model': authors})
+    assert list(back) == [k for k in state]
+    assert all(torch.equal(back[k], state[k]) for k in state)
+    assert list(plugin_to_authors(back)) == keys
 
 
 def test_converters_reject_the_wrong_layout():

@@ -42,16 +42,17 @@ train_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 max_epochs = 20
+# bf16 autocast on the CPU for speed (fp16 AMP on a GPU), the authors'
+# per-parameter gradient clipping
 optim_wrapper = dict(
-    type='AutocastOptimWrapper',
-    dtype='bfloat16',
+    type='DeviceAmpOptimWrapper',
     optimizer=dict(
         type='AdamW',
         lr=1e-3,
         betas=(0.9, 0.95),
         weight_decay=0.05,
         fused=True),
-    clip_grad=dict(max_norm=5.0),
+    clip_grad=dict(type='per_param_norm', max_norm=5.0),
     paramwise_cfg=dict(flat_decay_mult=0.0))
 param_scheduler = [
     dict(

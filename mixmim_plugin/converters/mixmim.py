@@ -8,7 +8,8 @@ Three layouts exist:
 * mmpretrain (``MixMIM`` pretraining / ``ImageClassifier`` fine-tuning):
   as the plugin, plus ``relative_position_index`` and ``neck.ln1``.
 * authors (Sense-X/MixMIM, timm style, often under ``'model'``): top-level
-  ``patch_embed.proj``, ``layers.i.blocks.j.{norm1,attn,norm2,mlp}``,
+  ``patch_embed.proj``, ``layers.i.blocks.j.{norm1,attn,norm2,mlp}`` (with
+  ``relative_position_index`` buffers),
   ``decoder_*``; timm's PatchMerging concatenates the 2x2 neighbours in the
   order (0,0), (1,0), (0,1), (1,1), while mmcv's unfold-based PatchMerging
   orders them channel-major, so ``downsample.norm`` and
@@ -89,9 +90,23 @@ def mmpretrain_to_plugin(checkpoint: dict) -> StateDict:
     return out
 
 
+def _with_index_buffers(state: StateDict) -> StateDict:
+    """``state`` with a ``relative_position_index`` buffer after every
+    ``relative_position_bias_table`` (where mmpretrain's and the authors'
+    attention modules register it; both use Swin's index)."""
+    from mixmim_plugin.models.utils import relative_position_index
+    out = OrderedDict()
+    for key, value in state.items():
+        out[key] = value
+        if key.endswith('attn.relative_position_bias_table'):
+            side = int(round(((value.shape[0])**.5 + 1) / 2))
+            out[key.replace('bias_table', 'index')] = relative_position_index(
+                (side, side)).clone()
+    return out
+
+
 def plugin_to_mmpretrain(state: StateDict) -> StateDict:
     """plugin -> mmpretrain MixMIM layout (index buffers recomputed)."""
-    from mixmim_plugin.models.utils import relative_position_index
     state = unwrap(state)
     _require(state, ['backbone.patch_embed.projection.weight'], 'plugin')
     out = OrderedDict()
@@ -99,11 +114,7 @@ def plugin_to_mmpretrain(state: StateDict) -> StateDict:
         if key.startswith('neck.decoder_norm.'):
             key = 'neck.ln1.' + key[len('neck.decoder_norm.'):]
         out[key] = value
-        if key.endswith('attn.relative_position_bias_table'):
-            side = int(round(((value.shape[0])**.5 + 1) / 2))
-            out[key.replace('bias_table', 'index')] = relative_position_index(
-                (side, side)).clone()
-    return out
+    return _with_index_buffers(out)
 
 
 # ------------------------------------------------------------ authors
@@ -173,11 +184,13 @@ def authors_to_plugin(checkpoint: dict) -> StateDict:
 
 
 def plugin_to_authors(state: StateDict) -> StateDict:
-    """plugin -> Sense-X/MixMIM layout (for their code and round trips)."""
+    """plugin -> Sense-X/MixMIM layout, with the ``relative_position_index``
+    buffers their modules hold, so their strict load (resume) accepts it."""
     state = unwrap(state)
     _require(state, ['backbone.patch_embed.projection.weight'], 'plugin')
     out = OrderedDict((key, value.clone()) for key, value in state.items()
                       if not key.startswith('data_preprocessor'))
     for prefix in _merge_prefixes(out):
         _permute_merge(out, prefix, _timm_from_unfold)
-    return OrderedDict((_rename(k, reverse=True), v) for k, v in out.items())
+    out = OrderedDict((_rename(k, reverse=True), v) for k, v in out.items())
+    return _with_index_buffers(out)

@@ -25,8 +25,10 @@ and ``target.steps`` (the momentum schedule's iteration counter).
 
 Two things the authors' checkpoint does not hold:
 
-* the iteration counter: ``target.steps`` is set to 0 (the momentum
-  schedule would restart; convert for evaluation or initialisation);
+* the iteration counter: ``target.steps`` is set to 0, so the momentum
+  schedule restarts at its base value; the converted target encoder is
+  kept (:class:`~mixmim_plugin.models.selfsup.moby.MomentumTarget` blends
+  it with the online one from the first update on, it never copies);
 * in the variant with BatchNorm before every MLP their BatchNorm is created
   afresh, without state, at every call: the converter fills weight 1, bias
   0 (what theirs applies) and neutral running statistics (mean 0, variance

@@ -37,6 +37,7 @@ from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import MODELS, DefaultScope
 from torch import Tensor, nn
 
+from ..engine.optimizers.per_param_clip import PER_PARAM
 from .benchmark import (count_parameters, return_freed_memory, state_bytes,
                         step_flops, step_peak_memory, timed_step)
 
@@ -214,16 +215,19 @@ def _resize_node(node, old: int, new: int) -> None:
 
 def plain_optim_wrapper(optim_cfg: dict) -> Tuple[dict, Optional[str]]:
     """The optimizer wrapper config with mixed-precision wrappers replaced
-    by ``OptimWrapper`` (same optimizer, clipping and paramwise settings);
+    by ``OptimWrapper`` (same optimizer, clipping and paramwise settings;
+    ``PerParamClipOptimWrapper`` where the clipping is per parameter);
     also returns a note saying what was replaced, or None."""
     optim_cfg = dict(optim_cfg)
     kind = str(optim_cfg.get('type', 'OptimWrapper'))
     if kind.split('.')[-1] not in PRECISION_WRAPPERS:
         return optim_cfg, None
-    optim_cfg['type'] = 'OptimWrapper'
+    per_param = (optim_cfg.get('clip_grad') or {}).get('type') == PER_PARAM
+    plain = 'PerParamClipOptimWrapper' if per_param else 'OptimWrapper'
+    optim_cfg['type'] = f'mixmim_plugin.{plain}' if per_param else plain
     for key in PRECISION_WRAPPER_KEYS:
         optim_cfg.pop(key, None)
-    return optim_cfg, f'{kind} -> OptimWrapper (precision by autocast)'
+    return optim_cfg, f'{kind} -> {plain} (precision by autocast)'
 
 
 # -------------------------------------------------------------- contenders

@@ -20,6 +20,7 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from torch import nn
 
 from mixmim_plugin.registry import OPTIM_WRAPPERS
+from .per_param_clip import clip_grad_norm_per_param_, split_clip_grad
 
 CPU_DTYPES = ('bfloat16', 'float32')
 
@@ -42,6 +43,8 @@ class DeviceAmpOptimWrapper(AmpOptimWrapper):
             as fp32 on CPUs with bf16 dot products) or ``'float32'`` (no
             autocast) when no accelerator is present.
         use_fsdp: ``AmpOptimWrapper``'s (accelerator only).
+        clip_grad: mmengine's, or ``dict(type='per_param_norm',
+            max_norm=...)`` (:mod:`.per_param_clip`).
         **kwargs: :class:`mmengine.optim.OptimWrapper` arguments.
     """
 
@@ -50,10 +53,12 @@ class DeviceAmpOptimWrapper(AmpOptimWrapper):
                  dtype: Optional[Union[str, torch.dtype]] = None,
                  cpu_dtype: str = 'bfloat16',
                  use_fsdp: bool = False,
+                 clip_grad: Optional[dict] = None,
                  **kwargs) -> None:
         if cpu_dtype not in CPU_DTYPES:
             raise ValueError(f'cpu_dtype must be one of {CPU_DTYPES}, got '
                              f'{cpu_dtype!r}')
+        kwargs['clip_grad'], per_param = split_clip_grad(clip_grad)
         self.on_accelerator = accelerator_available()
         if self.on_accelerator:
             super().__init__(
@@ -74,6 +79,8 @@ class DeviceAmpOptimWrapper(AmpOptimWrapper):
             self.precision = ('bfloat16 autocast on the CPU'
                               if self.cast_dtype else 'float32 on the CPU')
             self.precision += ' (no accelerator; the config asks for AMP)'
+        if per_param:
+            self.clip_func = clip_grad_norm_per_param_
         print_log(f'precision: {self.precision}', 'current')
 
     def load_state_dict(self, state_dict: dict) -> None:

@@ -10,6 +10,8 @@ from torch import Tensor
 
 from mixmim_plugin.registry import MODELS
 
+NORMALIZATIONS = ('batch', 'sample')
+
 
 def _check_sigma(sigma: float) -> float:
     sigma = float(sigma)
@@ -50,27 +52,24 @@ def position_smoothing(grid: Tuple[int, int],
     return torch.softmax(-dist2 / sigma**2, dim=-1).float()
 
 
-def attentive_weights(similarity: Tensor, positions: Tensor, counted: Tensor,
+def attentive_weights(similarity: Tensor, positions: Tensor,
                       tau: float) -> Tensor:
     """DropPos's attentive reconstruction weights.
 
     ``softmax_j(similarity_j / tau)`` over all patches of the whole image,
-    gathered to the visible tokens and renormalised over the tokens counted
-    in the loss, so each sample's weights sum to 1 there (the authors
-    renormalise over all visible tokens and then divide the loss by the
-    batch sum of the counted weights; per sample, images weigh the same).
+    gathered to the visible tokens and renormalised over them (the
+    authors' ``attn / attn.sum(-1)``), so each sample's weights sum to 1
+    over its visible tokens.
 
     Args:
         similarity: (B, L) cos([CLS], patch) of the unmasked images.
         positions: (B, n) true position of each visible token.
-        counted: (B, n) bool, tokens whose loss counts.
         tau: temperature.
 
     Returns:
-        (B, n) float32 weights, zero where not counted.
+        (B, n) float32 weights.
     """
-    attn = torch.softmax(similarity.float() / tau, dim=-1)
-    attn = attn.gather(1, positions) * counted
+    attn = torch.softmax(similarity.float() / tau, dim=-1).gather(1, positions)
     return attn / attn.sum(-1, keepdim=True)
 
 
@@ -79,10 +78,18 @@ class DropPosHead(BaseModule):
     """Cross entropy between the position logits of the tokens whose
     position was dropped and their smoothed true positions.
 
-    Per sample the token losses are averaged with uniform or attentive
-    weights (summing to 1 over the counted tokens), then averaged over the
-    batch. Returns ``loss_pos`` and ``acc_pos``, the top-1 position accuracy
-    over the counted tokens (its key has no "loss": logged, not summed).
+    Each counted token's loss gets a weight (uniform, or
+    :func:`attentive_weights`); ``normalization`` says how they are pooled:
+
+    * ``'batch'`` (the authors'): one ratio over the whole batch,
+      ``sum(w * CE) / sum(w)`` over every counted token of every image;
+    * ``'sample'``: the weights are renormalised over each image's counted
+      tokens, the images' losses averaged, so every image weighs the same
+      whatever its weights (the plugin's earlier default).
+
+    Returns ``loss_pos`` and ``acc_pos``, the top-1 position accuracy over
+    the counted tokens, unweighted (its key has no "loss": logged, not
+    summed; the authors weight the logged accuracy like the loss).
 
     Args:
         grid: (h, w) position grid (or its side); N = h * w classes.
@@ -91,6 +98,7 @@ class DropPosHead(BaseModule):
         attentive: weight tokens by :func:`attentive_weights` (needs the
             similarity of the unmasked images); False: uniform weights.
         tau: temperature of the attentive weights.
+        normalization: ``'batch'`` or ``'sample'``, see above.
         init_cfg: initialization config.
     """
 
@@ -99,6 +107,7 @@ class DropPosHead(BaseModule):
                  sigma: float = 1.,
                  attentive: bool = True,
                  tau: float = 0.1,
+                 normalization: str = 'batch',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         grid = (grid, grid) if isinstance(grid, int) else tuple(grid)
@@ -107,7 +116,11 @@ class DropPosHead(BaseModule):
                              f'positions, got {grid}')
         if tau <= 0:
             raise ValueError(f'tau must be positive, got {tau}')
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f'normalization must be one of {NORMALIZATIONS}, '
+                             f'got {normalization!r}')
         self.grid = grid
+        self.normalization = normalization
         self.sigma = sigma
         self.attentive = attentive
         self.tau = tau
@@ -145,14 +158,21 @@ class DropPosHead(BaseModule):
             raise ValueError(f'{logits.shape[-1]} position logits for a '
                              f'{self.grid[0]}x{self.grid[1]} grid')
         counted = counted.bool()
-        if not counted.any(1).all():
-            raise ValueError('a sample has no dropped position to predict')
+        if not counted.any():
+            raise ValueError('no dropped position to predict in the batch')
+        if self.normalization == 'sample' and not counted.any(1).all():
+            raise ValueError("a sample has no dropped position to predict "
+                             "(normalization='sample' averages per sample)")
         target = position_smoothing(self.grid, self.sigma,
                                     logits.device)[positions]
         log_prob = F.log_softmax(logits.float(), dim=-1)
         token_loss = -(target * log_prob).sum(-1)
-        loss = (self.weights(positions, counted, similarity) *
-                token_loss).sum(-1).mean()
+        weights = self.weights(positions, counted, similarity)
+        if self.normalization == 'batch':
+            loss = (weights * token_loss).sum() / weights.sum()
+        else:
+            weights = weights / weights.sum(-1, keepdim=True)
+            loss = (weights * token_loss).sum(-1).mean()
         with torch.no_grad():
             hits = (logits.argmax(-1) == positions) & counted
             acc = hits.sum() / counted.sum()
@@ -160,11 +180,11 @@ class DropPosHead(BaseModule):
 
     def weights(self, positions: Tensor, counted: Tensor,
                 similarity: Optional[Tensor]) -> Tensor:
-        """(B, n) per-token weights summing to 1 over each sample's counted
-        tokens."""
+        """(B, n) float32 token weights, zero where not counted (not yet
+        normalised)."""
         if not self.attentive:
-            return counted / counted.sum(-1, keepdim=True)
+            return counted.float()
         if similarity is None:
             raise ValueError('attentive=True needs the patch similarity of '
                              'the unmasked images')
-        return attentive_weights(similarity, positions, counted, self.tau)
+        return attentive_weights(similarity, positions, self.tau) * counted

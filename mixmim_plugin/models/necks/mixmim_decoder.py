@@ -34,7 +34,9 @@ class MixMIMDualDecoder(BaseModule):
         decoder_depth: decoder blocks.
         decoder_num_heads: decoder attention heads.
         mlp_ratio: MLP hidden width over the decoder width.
-        norm_cfg: normalization layers.
+        norm_cfg: normalization layers. The default is the authors'
+            ``nn.LayerNorm`` (eps 1e-5), with which the released weights were
+            trained; mmpretrain's neck uses ``dict(type='LN', eps=1e-6)``.
     """
 
     def __init__(self,
@@ -46,7 +48,7 @@ class MixMIMDualDecoder(BaseModule):
                  decoder_depth: int = 8,
                  decoder_num_heads: int = 16,
                  mlp_ratio: float = 4.,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 norm_cfg: dict = dict(type='LN', eps=1e-5),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         side = int(round(num_patches**.5))

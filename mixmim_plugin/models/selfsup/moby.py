@@ -31,6 +31,28 @@ def moby_momentum(k: int, total: int, base: float) -> float:
     return 1.0 - (1.0 - base) * (math.cos(math.pi * k / total) + 1.0) / 2.0
 
 
+class MomentumTarget(ExponentialMovingAverage):
+    """MoBY's target branch, updated as the authors update it.
+
+    Every update, from the first on, blends the parameters only:
+    ``target = m * target + (1 - m) * online`` (``momentum`` keeps mmengine's
+    meaning, the weight of the online side: 1 - m). mmengine's
+    ``ExponentialMovingAverage`` differs twice: its first update copies the
+    online weights (which would discard a target loaded from a checkpoint,
+    e.g. one converted from the authors'), and it copies the online buffers
+    at every update, so the target's BatchNorm running statistics would be
+    the online projector's; here they stay the target's own, accumulated by
+    its forward passes. Same state-dict layout (``module.*``, ``steps``).
+    """
+
+    @torch.no_grad()
+    def update_parameters(self, model: nn.Module) -> None:
+        online = dict(model.named_parameters())
+        for name, target in self.module.named_parameters():
+            target.lerp_(online[name].to(target.device), self.momentum)
+        self.steps += 1
+
+
 @MODELS.register_module()
 class MoBY(BaseSelfSupervisor):
     """MoBY self-supervised pretraining.
@@ -109,8 +131,7 @@ class MoBY(BaseSelfSupervisor):
             MODELS.build(neck))
         if sync_bn:
             self._convert_sync_bn(target)
-        self.target = ExponentialMovingAverage(
-            target, momentum=1.0 - base_momentum)
+        self.target = MomentumTarget(target, momentum=1.0 - base_momentum)
         self.copy_online_to_target()
         self.register_buffer('queues', self._initial_queues())
         self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
