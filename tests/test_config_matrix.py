@@ -15,6 +15,9 @@ import pytest
 from config_matrix import (MATRIX_SELECTED, Matrix, all_configs, has_loop,
                            load, pretraining_source, task, toolbox)
 
+from mixmim_plugin.engine.optimizers.device_amp_optim_wrapper import \
+    cpu_precision
+
 CONFIGS = all_configs()
 LOSS = re.compile(r'\bloss: (\S+)')
 OUTPUT_TAIL = 6000
@@ -46,7 +49,7 @@ def test_config_runs(config, matrix):
         assert 'Config:' not in done.output
         assert 'paramwise_options' not in done.output
     if cfg.optim_wrapper.get('type', '').endswith('DeviceAmpOptimWrapper'):
-        assert 'precision: bfloat16 autocast on the CPU' in done.output
+        assert f"precision: {cpu_precision('auto')[1]}" in done.output
     if has_loop(cfg, 'val'):
         assert '(val)' in done.output, done.output[-OUTPUT_TAIL:]
     if has_loop(cfg, 'test'):
@@ -115,3 +118,15 @@ def test_no_config_needs_a_gpu_for_its_precision():
             'type', '').split('.')[-1] == 'AmpOptimWrapper'
     ]
     assert not gpu_only
+
+
+def test_every_config_trains_with_the_fault_tolerant_runner():
+    """tools/train.py and mmdet's / mmseg's train.py (mim train) build the
+    config's ``runner_type``: every config names the plugin's runner, with
+    the options of configs/_base_/fault_tolerance.py."""
+    others = [
+        config for config in CONFIGS if
+        load(config).get('runner_type') != 'mixmim_plugin.FaultTolerantRunner'
+        or 'fault_tolerance' not in load(config)
+    ]
+    assert not others

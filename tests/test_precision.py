@@ -7,6 +7,8 @@ from mmengine.optim import OptimWrapper
 from torch import nn
 
 from mixmim_plugin.engine.optimizers import DeviceAmpOptimWrapper
+from mixmim_plugin.engine.optimizers import \
+    device_amp_optim_wrapper as device_amp
 from mixmim_plugin.engine.optimizers.device_amp_optim_wrapper import \
     accelerator_available
 from mixmim_plugin.registry import OPTIM_WRAPPERS
@@ -23,7 +25,7 @@ def _wrapper(model, **kwargs):
 @cpu_only
 def test_cpu_autocasts_to_bf16_and_steps():
     model = nn.Linear(4, 2)
-    wrapper = _wrapper(model, loss_scale='dynamic')
+    wrapper = _wrapper(model, loss_scale='dynamic', cpu_dtype='bfloat16')
     assert wrapper.precision.startswith('bfloat16 autocast on the CPU')
     with wrapper.optim_context(model):
         out = model(torch.randn(3, 4))
@@ -31,6 +33,34 @@ def test_cpu_autocasts_to_bf16_and_steps():
     before = model.weight.detach().clone()
     wrapper.update_params(out.float().pow(2).mean())
     assert not torch.equal(before, model.weight)  # unscaled step applied
+
+
+@cpu_only
+@pytest.mark.parametrize('native', [True, False])
+def test_cpu_default_follows_the_bf16_instructions(native, monkeypatch):
+    """``cpu_dtype='auto'``: bf16 autocast where the CPU has bf16
+    instructions, fp32 where bf16 would be emulated (and the line says
+    why)."""
+    monkeypatch.setattr(device_amp, 'cpu_has_native_bf16', lambda: native)
+    model = nn.Linear(4, 2)
+    wrapper = _wrapper(model)
+    with wrapper.optim_context(model):
+        dtype = model(torch.randn(3, 4)).dtype
+    if native:
+        assert dtype == torch.bfloat16
+        assert wrapper.precision.startswith('bfloat16 autocast on the CPU')
+    else:
+        assert dtype == torch.float32
+        assert wrapper.precision.startswith(
+            'float32 on the CPU (no accelerator, and this CPU has no bf16 '
+            'instructions')
+
+
+def test_bf16_instructions_are_read_from_the_cpu_flags():
+    with open('/proc/cpuinfo') as f:
+        flags = next(line for line in f if line.startswith('flags')).split()
+    expected = 'avx512_bf16' in flags or 'amx_bf16' in flags
+    assert device_amp.cpu_has_native_bf16() == expected
 
 
 @cpu_only

@@ -15,6 +15,8 @@ import mixmim_plugin  # noqa: F401  (registers the plugin scope)
 from mixmim_plugin.utils import check_dataset_paths, setup_cpu_distributed
 from mixmim_plugin.utils.console import ProgressRunner
 
+FAULT_TOLERANT = 'mixmim_plugin.FaultTolerantRunner'
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a model')
@@ -132,8 +134,8 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
     check_dataset_paths(cfg)
     setup_cpu_distributed(cfg)
-    if 'runner_type' not in cfg:
-        runner = ProgressRunner.from_cfg(cfg)
+    if cfg.get('runner_type', FAULT_TOLERANT) == FAULT_TOLERANT:
+        runner = ProgressRunner.from_cfg(cfg)  # the same, on a quiet console
     else:
         from mmengine.registry import RUNNERS
         runner = RUNNERS.build(cfg)

@@ -1,6 +1,7 @@
 # Runtime shared by every plugin config: mmpretrain's runtime, with the plugin
-# scope (which sees all of mmpretrain's modules as well as the plugin's).
-_base_ = 'mmpretrain::_base_/default_runtime.py'
+# scope (which sees all of mmpretrain's modules as well as the plugin's), and
+# the plugin's fault-tolerant runner.
+_base_ = ['mmpretrain::_base_/default_runtime.py', './fault_tolerance.py']
 
 default_scope = 'mixmim_plugin'
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)

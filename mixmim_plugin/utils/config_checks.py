@@ -56,6 +56,8 @@ def check_dataset_paths(cfg: Config,
                     _join(root, ann)):
                 raise FileNotFoundError(f'{where}.ann_file: file not found: '
                                         f'{_join(root, ann)!r}')
+            if ann.endswith('.txt') and not _is_remote(ann):
+                check_image_list(_join(root, ann), f'{where}.ann_file')
             prefix = dataset.get('data_prefix') or {}
             if isinstance(prefix, str):
                 prefix = dict(img_path=prefix)
@@ -67,3 +69,17 @@ def check_dataset_paths(cfg: Config,
                     raise FileNotFoundError(
                         f'{where}.data_prefix.{key}: directory not found: '
                         f'{path!r}')
+
+
+def check_image_list(path: str, where: str) -> None:
+    """An mmpretrain image list (``<image path> [<integer label>]`` per
+    line): raise ValueError naming the file and line of a label that is not
+    an integer (mmpretrain's own message names neither)."""
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            parts = line.strip().rsplit(' ', 1)
+            if len(parts) == 2 and not parts[1].lstrip('-').isdigit():
+                raise ValueError(
+                    f'{path}, line {number} ({where}): the label '
+                    f'{parts[1]!r} of {parts[0]!r} is not an integer class '
+                    'index')

@@ -15,13 +15,14 @@ from typing import Optional
 
 from mmengine.hooks import LoggerHook
 from mmengine.logging import MMLogger
-from mmengine.runner import Runner
+
+from mixmim_plugin.engine.runner import FaultTolerantRunner
 
 # INFO lines that reach the console (after their timestamp prefix)
 CONSOLE_PREFIXES = ('Epoch(', 'Iter(', 'Saving checkpoint', 'precision:',
                     'Checkpoints will be saved', 'resumed', 'Exp name',
                     'full log:', 'logging every', 'Load checkpoint from',
-                    'load ')
+                    'load ', 'resume:')
 # mmengine's own deprecation notices about its internals: log file only
 CONSOLE_NOISE = ('"FileClient" will be deprecated',
                  '"HardDiskBackend" is the alias')
@@ -56,8 +57,9 @@ def progress_interval(configured: int, total_iters: int) -> int:
     return max(1, min(configured, total_iters // LOG_LINES_PER_RUN))
 
 
-class ProgressRunner(Runner):
-    """mmengine's Runner with a progress-only console (see the module)."""
+class ProgressRunner(FaultTolerantRunner):
+    """The plugin's :class:`~mixmim_plugin.engine.FaultTolerantRunner` with
+    a progress-only console (see the module)."""
 
     def build_logger(self, *args, **kwargs) -> MMLogger:
         logger = super().build_logger(*args, **kwargs)

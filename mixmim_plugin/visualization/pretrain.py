@@ -99,7 +99,7 @@ def load_weights(model: nn.Module, checkpoint: str) -> None:
     from mixmim_plugin.converters import (CheckpointFileError,
                                           load_checkpoint_file, unwrap)
     try:
-        state = unwrap(load_checkpoint_file(checkpoint))
+        state = unwrap(load_checkpoint_file(checkpoint, trust_option=None))
     except CheckpointFileError as err:
         raise CheckpointMismatch(str(err)) from None
     shapes = []

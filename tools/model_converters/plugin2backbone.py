@@ -55,7 +55,8 @@ def report(name: str, keys: list) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        state = to_backbone(load_checkpoint_file(args.src), args.branch)
+        state = to_backbone(
+            load_checkpoint_file(args.src, trust_option=None), args.branch)
         if args.check_config:
             result = check_backbone(state,
                                     backbone_from_config(args.check_config))

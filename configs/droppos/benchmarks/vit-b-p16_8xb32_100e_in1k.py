@@ -6,7 +6,10 @@
 # fine-tuning config with those values. Reported: 84.2 (800e), 83.0 (200e).
 # Set the pretrained weights with
 # --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
-_base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py'
+_base_ = [
+    'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 default_scope = 'mixmim_plugin'
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)

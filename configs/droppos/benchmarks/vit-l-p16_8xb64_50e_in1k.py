@@ -5,7 +5,10 @@
 # those values. Reported: 85.8 (800e).
 # Set the pretrained weights with
 # --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
-_base_ = 'mmpretrain::mae/benchmarks/vit-large-p16_8xb128-coslr-50e_in1k.py'
+_base_ = [
+    'mmpretrain::mae/benchmarks/vit-large-p16_8xb128-coslr-50e_in1k.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 default_scope = 'mixmim_plugin'
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)

@@ -14,7 +14,10 @@
 # jitter, 100 epochs): 50.3 APbox / 44.9 APmask.
 # Set the pretrained checkpoint with
 #   --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
-_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
+_base_ = [
+    'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 

@@ -6,7 +6,10 @@
 # path 0.1 of the 1x config.
 # Set the pretrained checkpoint with
 #   --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
-_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py'
+_base_ = [
+    'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 

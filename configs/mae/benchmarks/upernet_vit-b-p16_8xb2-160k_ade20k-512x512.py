@@ -9,7 +9,10 @@
 # Reported (MAE paper): 48.1 mIoU.
 # Set the pretrained checkpoint with
 #   --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
-_base_ = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
+_base_ = [
+    'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 

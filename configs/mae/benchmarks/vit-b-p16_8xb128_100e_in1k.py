@@ -3,7 +3,10 @@
 # 0.8, cutmix 1.0, random erasing 0.25, label smoothing 0.1), in the
 # plugin's scope. Set the pretrained weights with
 # --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
-_base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py'
+_base_ = [
+    'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 default_scope = 'mixmim_plugin'
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)

@@ -13,7 +13,10 @@
 #   --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
 # (the plugin's MixMIM pretraining checkpoint, or an authors' checkpoint
 # converted by tools/model_converters/mixmim2plugin.py).
-_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
+_base_ = [
+    'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 

@@ -5,7 +5,10 @@
 # backbone, layer decay 0.8 and drop path 0.2 of the 1x config.
 # Set the pretrained checkpoint with
 #   --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
-_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py'
+_base_ = [
+    'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 

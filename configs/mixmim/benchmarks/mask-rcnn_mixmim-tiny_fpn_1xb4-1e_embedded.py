@@ -7,7 +7,10 @@
 # the windows where they do not divide), layer decay from the plugin's
 # constructor. Run (after `make demo`):
 #   mim train mmdet configs/mixmim/benchmarks/mask-rcnn_mixmim-tiny_fpn_1xb4-1e_embedded.py  # noqa: E501
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+_base_ = [
+    'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 

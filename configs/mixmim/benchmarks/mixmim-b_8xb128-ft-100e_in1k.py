@@ -9,7 +9,10 @@
 # Reported: 85.1 (600e pretraining), 84.6 (300e).
 # Set the pretrained checkpoint with
 #   --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
-_base_ = 'mmpretrain::mixmim/benchmarks/mixmim-base_8xb128-coslr-100e_in1k.py'
+_base_ = [
+    'mmpretrain::mixmim/benchmarks/mixmim-base_8xb128-coslr-100e_in1k.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 default_scope = 'mixmim_plugin'
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)

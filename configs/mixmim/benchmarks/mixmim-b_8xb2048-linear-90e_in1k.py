@@ -6,8 +6,11 @@
 # + flip. (MixMIM reports no linear probing.)
 # Set the pretrained checkpoint with
 #   --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
-_base_ = ('mmpretrain::mae/benchmarks/'
-          'vit-base-p16_8xb2048-linear-coslr-90e_in1k.py')
+_base_ = [
+    ('mmpretrain::mae/benchmarks/'
+     'vit-base-p16_8xb2048-linear-coslr-90e_in1k.py'),
+    '../../_base_/fault_tolerance.py',
+]
 
 default_scope = 'mixmim_plugin'
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)

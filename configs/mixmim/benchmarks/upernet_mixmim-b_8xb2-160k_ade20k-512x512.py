@@ -11,8 +11,11 @@
 # Reported (paper, 600e pretraining): 50.3 mIoU.
 # Set the pretrained checkpoint with
 #   --cfg-options model.backbone.init_cfg.checkpoint=<pretraining checkpoint>
-_base_ = ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_'
-          'upernet_8xb2-160k_ade20k-512x512.py')
+_base_ = [
+    ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_'
+     'upernet_8xb2-160k_ade20k-512x512.py'),
+    '../../_base_/fault_tolerance.py',
+]
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 

@@ -6,8 +6,11 @@
 # global blocks) with the plugin's layer-decay constructor. Run (after
 # `make demo`):
 #   mim train mmseg configs/mixmim/benchmarks/upernet_mixmim-tiny_1xb4-20i_embedded.py  # noqa: E501
-_base_ = ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_'
-          'upernet_8xb2-160k_ade20k-512x512.py')
+_base_ = [
+    ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_'
+     'upernet_8xb2-160k_ade20k-512x512.py'),
+    '../../_base_/fault_tolerance.py',
+]
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 

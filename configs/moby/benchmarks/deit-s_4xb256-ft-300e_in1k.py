@@ -3,7 +3,10 @@
 # starting from the online encoder of a MoBY checkpoint:
 #   --cfg-options model.backbone.init_cfg.checkpoint=$MOBY_CKPT
 # (MoBY reports no ImageNet fine-tuning; this is the standard recipe.)
-_base_ = 'mmpretrain::deit/deit-small_4xb256_in1k.py'
+_base_ = [
+    'mmpretrain::deit/deit-small_4xb256_in1k.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 default_scope = 'mixmim_plugin'
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)

@@ -9,7 +9,10 @@
 #       work_dirs/moby-swin-t_8xb64_300e/epoch_300.pth \
 #       work_dirs/moby-swin-t_8xb64_300e/epoch_300_swin.pth
 # then --cfg-options model.backbone.init_cfg.checkpoint=<converted file>.
-_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
+_base_ = [
+    'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 

@@ -4,7 +4,10 @@
 # crops, flip; AdamW lr 1e-4, weight decay 0.05, drop path 0.2, steps at
 # epochs 27 and 33). Reported: 46.0 APbox / 41.7 APmask.
 # Pretrained weights: the converted online encoder, as in the 1x config.
-_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py'
+_base_ = [
+    'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
+    '../../_base_/fault_tolerance.py',
+]
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 

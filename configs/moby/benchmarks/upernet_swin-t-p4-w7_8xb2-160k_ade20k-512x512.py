@@ -6,8 +6,11 @@
 # Pretrained weights: the online encoder of a MoBY checkpoint converted by
 # tools/model_converters/moby2swin.py (see the Mask R-CNN configs), passed
 # with --cfg-options model.backbone.init_cfg.checkpoint=<converted file>.
-_base_ = ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_'
-          'upernet_8xb2-160k_ade20k-512x512.py')
+_base_ = [
+    ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_'
+     'upernet_8xb2-160k_ade20k-512x512.py'),
+    '../../_base_/fault_tolerance.py',
+]
 
 custom_imports = dict(imports=['mixmim_plugin'], allow_failed_imports=False)
 
