@@ -40,15 +40,19 @@ def registry_of(scope):
 
 @contextmanager
 def captured_log():
-    """Messages logged by mmengine's current logger inside the block."""
+    """Messages logged by mmengine's current logger inside the block (at
+    INFO and above, whatever level an earlier test left it at)."""
     logger = MMLogger.get_current_instance()
     records = []
     handler = logging.Handler()
     handler.emit = records.append
     logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel('INFO')
     try:
         yield records
     finally:
+        logger.setLevel(level)
         logger.removeHandler(handler)
 
 

@@ -24,9 +24,10 @@ model = dict(
         decoder_num_heads=4))
 
 max_epochs = 20
+# bf16 autocast on a CPU with bf16 instructions, fp32 on one without
+# (where bf16 is emulated), fp16 AMP on a GPU
 optim_wrapper = dict(
-    type='AutocastOptimWrapper',
-    dtype='bfloat16',
+    type='DeviceAmpOptimWrapper',
     optimizer=dict(
         type='AdamW',
         lr=1e-3,

@@ -1,5 +1,5 @@
 # The README's demo: a tiny MixMIM pretrained on the embedded 128x128 data on
-# one CPU in a few minutes (bf16 autocast). Windows 8-8-8-4 tile the 32/16/8/4
+# one CPU in a few minutes. Windows 8-8-8-4 tile the 32/16/8/4
 # token maps at 128; the 32-pixel mix units form a 4x4 grid.
 _base_ = [
     '../_base_/datasets/embedded_imagenet_pretrain.py',
@@ -47,9 +47,10 @@ train_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 max_epochs = 20
+# bf16 autocast on a CPU with bf16 instructions, fp32 on one without
+# (where bf16 is emulated), fp16 AMP on a GPU
 optim_wrapper = dict(
-    type='AutocastOptimWrapper',
-    dtype='bfloat16',
+    type='DeviceAmpOptimWrapper',
     optimizer=dict(
         type='AdamW',
         lr=1e-3,

@@ -102,10 +102,11 @@ train_dataloader = dict(
 
 max_epochs = 30
 warmup_epochs = 5
+# bf16 autocast on a CPU with bf16 instructions, fp32 on one without
+# (where bf16 is emulated), fp16 AMP on a GPU
 optim_wrapper = dict(
     _delete_=True,
-    type='AutocastOptimWrapper',
-    dtype='bfloat16',
+    type='DeviceAmpOptimWrapper',
     optimizer=dict(
         type='AdamW',
         lr=1e-3,
