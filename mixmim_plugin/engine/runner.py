@@ -44,11 +44,18 @@ from .hooks.atomic_checkpoint_hook import AtomicCheckpointHook
 from .non_finite import guard
 from .randomness import SeededSampler, seeded_dataloader_cfg
 
+# the ``fault_tolerance`` options of a config, and their defaults
 DEFAULTS = dict(
+    # non-finite steps in a row before rolling back to the last checkpoint
     max_consecutive_nonfinite=3,
+    # rollbacks before the run stops with an error naming the iteration
     max_rollbacks=2,
+    # lr multiplier after each rollback (1.0: unchanged)
     rollback_lr_factor=1.0,
+    # re-seed per iteration and per sample, so a resume repeats the run
     reproducible=True,
+    # flush checkpoints to the disk before renaming them into place (a
+    # power loss cannot leave a broken one; costs the disk's write time)
     fsync=True)
 CHECKPOINT_HOOKS = ('CheckpointHook', 'mmengine.CheckpointHook')
 
