@@ -25,9 +25,9 @@ test-fast: env
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest tests -q -m "not slow"
 
 lint: env
-	$(PY) -m flake8 mixmim_plugin tools tests configs
-	$(PY) -m isort --check-only --diff mixmim_plugin tools tests
-	$(PY) -m yapf --diff --recursive mixmim_plugin tools tests
+	$(PY) -m flake8 mixmim_plugin tools tests configs setup.py
+	$(PY) -m isort --check-only --diff mixmim_plugin tools tests setup.py
+	$(PY) -m yapf --diff --recursive mixmim_plugin tools tests setup.py
 
 clean:
 	rm -rf work_dirs .pytest_cache

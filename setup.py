@@ -1,12 +1,17 @@
 """Install script; the package metadata lives in setup.cfg.
 
-Besides the package, this installs openmim's ``.mim`` extension: the
+Two packages are installed: ``mixmim_plugin`` (the runtime: what configs
+import) and ``mixmim_tools`` (the code of the scripts in ``tools/``), whose
+source is ``tools/mixmim_tools``.
+
+Besides the packages, this installs openmim's ``.mim`` extension: the
 ``configs/``, ``tools/`` and ``model-index.yml`` that ``mim train``, ``mim
 test`` and ``mim search mixmim_plugin`` look for in ``mixmim_plugin/.mim/``.
 
 * An editable install (``pip install -e .``) links them: each
   ``mixmim_plugin/.mim/<item>`` is a relative symlink to the top-level
-  ``<item>``, so edits to configs and tools are live.
+  ``<item>``, so edits to configs and tools are live; so is
+  ``<site-packages>/mixmim_tools``, a symlink to ``tools/mixmim_tools``.
 * A build (``pip wheel .``, ``pip install .``, ``python -m build``) copies
   them: the wheel and the sdist hold real files.
 """
@@ -16,14 +21,48 @@ import re
 import shutil
 import site
 import sysconfig
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 from setuptools.command.develop import develop
 from setuptools.command.sdist import sdist
+from typing import Optional
 
 ROOT = osp.dirname(osp.abspath(__file__))
 PACKAGE = 'mixmim_plugin'
+TOOLS_PACKAGE = 'mixmim_tools'
+TOOLS_DIR = 'tools/mixmim_tools'
 MIM_ITEMS = ('configs', 'tools', 'model-index.yml')
+
+
+def packages() -> list:
+    """mixmim_plugin and mixmim_tools (from TOOLS_DIR) with their
+    subpackages."""
+    tools = [f'{TOOLS_PACKAGE}.{name}' for name in find_packages(TOOLS_DIR)]
+    return find_packages(include=(PACKAGE,
+                                  PACKAGE + '.*')) + [TOOLS_PACKAGE, *tools]
+
+
+def place(src: str, dst: str, mode: str, link: Optional[str] = None) -> None:
+    """Put ``src`` at ``dst`` (replacing what is there): with mode
+    'symlink' as a symlink to ``link`` (default: ``src`` relative to the
+    folder of ``dst``), where that fails or with mode 'copy' as a copy."""
+    if osp.islink(dst) or osp.isfile(dst):
+        os.remove(dst)
+    elif osp.isdir(dst):
+        shutil.rmtree(dst)
+    if mode == 'symlink':
+        try:
+            os.symlink(
+                link or osp.relpath(src, osp.dirname(dst)), dst,
+                osp.isdir(src))
+            return
+        except OSError:  # e.g. Windows without the symlink privilege
+            print(f'cannot create the symlink {dst}, copying {src}')
+    if osp.isdir(src):
+        shutil.copytree(
+            src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+    else:
+        shutil.copyfile(src, dst)
 
 
 def add_mim_extension(mim_dir: str, mode: str) -> None:
@@ -31,24 +70,7 @@ def add_mim_extension(mim_dir: str, mode: str) -> None:
     'copy' (replacing what is there)."""
     os.makedirs(mim_dir, exist_ok=True)
     for item in MIM_ITEMS:
-        src, dst = osp.join(ROOT, item), osp.join(mim_dir, item)
-        if osp.islink(dst) or osp.isfile(dst):
-            os.remove(dst)
-        elif osp.isdir(dst):
-            shutil.rmtree(dst)
-        if mode == 'symlink':
-            try:
-                os.symlink(osp.relpath(src, mim_dir), dst, osp.isdir(src))
-                continue
-            except OSError:  # e.g. Windows without the symlink privilege
-                print(f'cannot create the symlink {dst}, copying {src}')
-        if osp.isdir(src):
-            shutil.copytree(
-                src,
-                dst,
-                ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
-        else:
-            shutil.copyfile(src, dst)
+        place(osp.join(ROOT, item), osp.join(mim_dir, item), mode)
 
 
 class BuildPy(build_py):
@@ -74,7 +96,10 @@ class Develop(develop):
     package. setuptools >= 80 turns ``develop`` into a PEP 660 install whose
     metadata sits in site-packages, where openmim then finds no package; with
     an egg-link the metadata is this tree's ``mixmim_plugin.egg-info``.
-    Dependencies are not installed (setup.cfg declares none).
+    The egg-link puts this tree on the path, which holds ``mixmim_plugin``;
+    ``mixmim_tools`` (in ``tools/``) gets a symlink in site-packages
+    (which ``pip uninstall`` leaves behind). Dependencies are not installed
+    (setup.cfg declares none).
     """
 
     def run(self):
@@ -95,6 +120,9 @@ class Develop(develop):
             with open(pth, 'w') as f:
                 f.write('\n'.join(lines + [ROOT]) + '\n')
         print(f'installed {egg_link} -> {ROOT}')
+        tools = osp.join(ROOT, TOOLS_DIR)
+        place(tools, osp.join(site_dir, TOOLS_PACKAGE), 'symlink', tools)
+        print(f'installed {osp.join(site_dir, TOOLS_PACKAGE)} -> {tools}')
 
     def site_dir(self) -> str:
         """Where the egg-link goes: --install-dir, --user or --prefix, else
@@ -117,4 +145,7 @@ class Sdist(sdist):
         add_mim_extension(osp.join(base_dir, PACKAGE, '.mim'), 'copy')
 
 
-setup(cmdclass=dict(build_py=BuildPy, develop=Develop, sdist=Sdist))
+setup(
+    packages=packages(),
+    package_dir={TOOLS_PACKAGE: TOOLS_DIR},
+    cmdclass=dict(build_py=BuildPy, develop=Develop, sdist=Sdist))

@@ -1,20 +1,20 @@
 """The interleaved benchmark of pretraining configs
 (``tools/analysis_tools/benchmark_models.py``) on tiny configs."""
 import csv
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from mixmim_plugin.utils.benchmark_models import (BenchmarkError,
-                                                  build_contender,
-                                                  measure_interleaved,
-                                                  plain_optim_wrapper,
-                                                  result_rows, set_input_size,
-                                                  strip_pretrained, try_steps)
-from mixmim_plugin.utils.benchmark_report import markdown_table, write_lines
+from mixmim_tools.benchmark.contenders import (BenchmarkError, build_contender,
+                                               plain_optim_wrapper, try_steps)
+from mixmim_tools.benchmark.input_size import set_input_size
+from mixmim_tools.benchmark.measure import measure_interleaved
+from mixmim_tools.benchmark.results import result_rows
+from mixmim_tools.cli import benchmark_models
+from mixmim_tools.configs import strip_pretrained
+from mixmim_tools.tables import markdown_table, write_lines
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MIXMIM_TINY = osp.join(REPO,
@@ -22,15 +22,6 @@ MIXMIM_TINY = osp.join(REPO,
 MAE_TINY = osp.join(REPO, 'configs/mae/mae-tiny_1xb32_20e_embedded.py')
 MAE_MMPRETRAIN = ('mmpretrain::mae/'
                   'mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_models',
-        osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_models.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 def test_strip_pretrained_removes_only_checkpoints():
@@ -141,20 +132,25 @@ def test_bad_configs_name_the_stage(tmp_path):
         f"_base_ = '{MIXMIM_TINY}'\nmodel = dict(type='NoSuchModel')\n")
     with pytest.raises(BenchmarkError, match='cannot build the model'):
         build_contender(str(broken), 'cpu', 1)
-    # the decoder's 32-pixel units do not tile 50-pixel inputs
-    with pytest.raises(BenchmarkError, match='input size to 50: .*num_patc'):
-        build_contender(MIXMIM_TINY, 'cpu', 1, img_size=50)
-    # 96 pixels: 3x3 units, but the 8-token windows do not tile 24 tokens
+    # the 32-pixel mix units do not tile 50-pixel inputs
     with pytest.raises(
             BenchmarkError,
-            match='cannot form an input batch: '
+            match='cannot form an input batch: .*50x50 is not a multiple '
+            'of mask_patch_size 32'):
+        build_contender(MIXMIM_TINY, 'cpu', 1, img_size=50)
+    # 96 pixels: 3x3 units, but the encoder's 8-token windows do not tile
+    # its 12x12 second stage, which the encoder checks on the mixed batch
+    contender = build_contender(MIXMIM_TINY, 'cpu', 2, img_size=96)
+    with pytest.raises(
+            BenchmarkError,
+            match='cannot run a fp32 training step: '
             '.*12x12 token map, which window 8 does not tile'):
-        build_contender(MIXMIM_TINY, 'cpu', 2, img_size=96)
+        try_steps(contender, ['fp32'], 'cpu')
 
 
 def test_tool_writes_table_csv_and_chart(tmp_path, capsys):
     out = tmp_path / 'bench'
-    code = load_tool().main([
+    code = benchmark_models.main([
         MIXMIM_TINY, MAE_TINY,
         str(tmp_path / 'missing.py'), '--names', 'mixmim', 'mae', 'missing',
         '--batch', '2', '--iters', '2', '--warmup', '0', '--precisions',
@@ -180,7 +176,7 @@ def test_tool_writes_table_csv_and_chart(tmp_path, capsys):
 
 
 def test_tool_rejects_bad_arguments(capsys):
-    tool = load_tool()
+    tool = benchmark_models
     with pytest.raises(SystemExit):
         tool.main([MIXMIM_TINY, '--names', 'a', 'b'])
     with pytest.raises(SystemExit):

@@ -1,7 +1,7 @@
 """Checked pretrained loading: every plugin backbone (and the checked
 mmdet / mmseg Swins) compares a ``Pretrained`` checkpoint with itself before
 loading it, whichever codebase calls ``init_weights``."""
-import importlib.util
+import importlib
 import logging
 import os.path as osp
 import re
@@ -17,7 +17,6 @@ from mixmim_plugin.converters import to_backbone
 from mixmim_plugin.models.utils import CheckpointMismatchError
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONVERTERS = osp.join(ROOT, 'tools', 'model_converters')
 DET_TINY = osp.join(ROOT, 'configs', 'mixmim', 'benchmarks',
                     'mask-rcnn_mixmim-tiny_fpn_1xb4-1e_embedded.py')
 SEG_TINY = osp.join(ROOT, 'configs', 'mixmim', 'benchmarks',
@@ -182,11 +181,7 @@ def init(model):
 
 
 def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(CONVERTERS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f'mixmim_tools.cli.{name}')
 
 
 def assert_holds(model, state: dict, fresh=()) -> None:

@@ -1,11 +1,11 @@
-"""The progress console of the plugin's tools (mixmim_plugin.utils.console):
+"""The progress console of the plugin's tools (mixmim_tools.console):
 progress lines and warnings reach the terminal, the config dump and the
 parameter-group listing only the log file."""
 import logging
 
 from mmengine.logging import MMLogger
 
-from mixmim_plugin.utils.console import progress_interval, quiet_console
+from mixmim_tools.console import progress_interval, quiet_console
 
 
 def test_console_shows_progress_and_the_file_keeps_everything(tmp_path):

@@ -8,7 +8,7 @@ SwinTransformer/Transformer-SSL ``models/moby.py`` and
 plugin models come from the plugin's tiny configs.
 """
 import argparse
-import importlib.util
+import importlib
 import math
 import os.path as osp
 from collections import OrderedDict
@@ -40,11 +40,7 @@ def build(config: str, **model_updates):
 
 
 def load_tool(name: str):
-    path = osp.join(ROOT, 'tools', 'model_converters', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f'mixmim_tools.cli.{name}')
 
 
 # ------------------------------------------------ authors' layouts (timm)

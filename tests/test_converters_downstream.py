@@ -1,6 +1,5 @@
 """Backbone-only checkpoints agree with how the transfer configs load them
 (``init_cfg=dict(type='Pretrained', prefix='backbone.')``)."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -14,6 +13,7 @@ from mixmim_plugin.converters import (LayoutError, check_backbone,
                                       save_checkpoint_file, to_backbone)
 from mixmim_plugin.converters.downstream import backbone_from_config
 from mixmim_plugin.registry import MODELS
+from mixmim_tools.cli import plugin2backbone
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MIXMIM = 'configs/mixmim/mixmim-tiny_1xb32_20e_embedded.py'
@@ -147,10 +147,7 @@ def test_check_backbone_rejects_what_does_not_fit():
 
 
 def test_plugin2backbone_script(tmp_path, capsys):
-    path = osp.join(ROOT, 'tools', 'model_converters', 'plugin2backbone.py')
-    spec = importlib.util.spec_from_file_location('plugin2backbone', path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = plugin2backbone
     src = tmp_path / 'mixmim.pth'
     torch.save({'state_dict': pretrainer(MIXMIM).state_dict()}, src)
     dst = tmp_path / 'backbone.pth'

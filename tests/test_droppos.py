@@ -13,7 +13,7 @@ from mixmim_plugin.models import (DropPos, DropPosHead, attentive_weights,
                                   position_smoothing)
 from mixmim_plugin.models.backbones.droppos_hierarchical import (draw_origin,
                                                                  shuffle_units)
-from mixmim_plugin.models.backbones.droppos_vit import split_masks
+from mixmim_plugin.models.utils.masks import split_masks, upsample_mask
 from mixmim_plugin.registry import MODELS
 
 # ------------------------------------------------------------- smoothing
@@ -404,7 +404,7 @@ def test_hierarchical_embeds_mask_and_position_tokens(hier):
     assert hw == (32, 32)
     patches = hier.patch_embed(x)[0]
     masked, dropped = (
-        hier.groups_at(m, hw).flatten(1) for m in (patch_mask, pos_mask))
+        upsample_mask(m, hw).flatten(1) for m in (patch_mask, pos_mask))
     kept = ~(masked | dropped)
     pos = hier.pos_embed(hw)[0]
     torch.testing.assert_close(
@@ -454,14 +454,9 @@ def test_hierarchical_rejects_inputs_off_the_unit_grid(hier):
 TINY = dict(
     type='DropPos',
     backbone=dict(type='DropPosViT', arch='tiny', img_size=64, patch_size=16),
-    neck=dict(
-        type='DropPosDecoder',
-        in_channels=64,
-        embed_dims=32,
-        depth=1,
-        num_heads=2,
-        num_positions=16),
-    head=dict(type='DropPosHead', grid=4, sigma=1.0, attentive=True))
+    # the neck's in_channels / num_positions and the head's grid are derived
+    neck=dict(type='DropPosDecoder', embed_dims=32, depth=1, num_heads=2),
+    head=dict(type='DropPosHead', sigma=1.0, attentive=True))
 MAE_PARTS = dict(
     aux_neck=dict(
         type='MAEPretrainDecoder',
@@ -530,8 +525,8 @@ def test_restore_index_puts_visible_tokens_back():
 def test_algorithm_errors_name_the_problem():
     with pytest.raises(
             ValueError,
-            match='neck predicts 16 positions, the '
-            'head scores a 3x3 grid'):
+            match=r'head.grid is 3 but the backbone gives \(4, 4\): '
+            'leave grid out of the config'):
         _make({**TINY, 'head': dict(type='DropPosHead', grid=3)})
     with pytest.raises(ValueError, match='needs both aux_neck and aux_head'):
         _make({**TINY, 'aux_neck': MAE_PARTS['aux_neck']})
@@ -543,7 +538,10 @@ def test_algorithm_errors_name_the_problem():
         **MAE_PARTS)
     with pytest.raises(ValueError, match='use a ViT backbone'):
         _make(hierarchical)
-    with pytest.raises(TypeError, match='has no forward_droppos'):
+    with pytest.raises(
+            TypeError,
+            match='DropPos needs a DropPosEncoder backbone; ResNet lacks '
+            'forward_droppos'):
         _make({**TINY, 'backbone': dict(type='ResNet', depth=18)})
     model = _make(TINY)
     with pytest.raises(KeyError, match='DropPositionMask'):

@@ -12,7 +12,7 @@ from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from mixmim_plugin.registry import TRANSFORMS
+from mixmim_plugin.registry import MODELS, TRANSFORMS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -79,10 +79,11 @@ def test_pretraining_pipeline_matches_the_model(path):
     lr follow the recipe (lr = base lr x batch / 256 at the base batch)."""
     cfg = Config.fromfile(path)
     mask = _mask_step(cfg)
-    head = cfg.model.head
     side = cfg.model.backbone.img_size // mask.patch_size
-    assert (side, side) == (head.grid, head.grid)
-    assert cfg.model.neck.num_positions == side * side
+    with DefaultScope.overwrite_default_scope('mixmim_plugin'):
+        model = MODELS.build(cfg.model)
+    assert model.head.grid == (side, side)  # derived from the backbone
+    assert model.neck.num_positions == side * side
     assert cfg.train_pipeline[-1].algorithm_keys == ['patch_mask', 'pos_mask']
     assert cfg.train_dataloader.dataset.pipeline == cfg.train_pipeline
     assert any(h.type == 'DropPosSigmaHook' for h in cfg.custom_hooks)

@@ -1,7 +1,6 @@
 """The embedded datasets: deterministic, safely written, and loadable by the
 real mmpretrain, mmdet and mmseg dataset classes."""
 import hashlib
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -11,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mixmim_plugin.datasets import embedded
-from mixmim_plugin.datasets.embedded import (ADE_CLASS_IDS, ADE_CLASSES,
-                                             COCO_CLASSES, GENERATOR_VERSION,
-                                             IMAGENET_CLASSES, STAMP_NAME,
-                                             make_embedded_data, read_stamp)
+from mixmim_tools.cli import make_embedded_data as cli
+from mixmim_tools.data import embedded
+from mixmim_tools.data.embedded import (ADE_CLASS_IDS, ADE_CLASSES,
+                                        COCO_CLASSES, GENERATOR_VERSION,
+                                        IMAGENET_CLASSES, STAMP_NAME,
+                                        make_embedded_data, read_stamp)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -180,11 +180,6 @@ def test_failed_regeneration_keeps_previous(small, tmp_path, monkeypatch):
 
 
 def test_cli(small, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'make_embedded_data',
-        osp.join(REPO, 'tools', 'data', 'make_embedded_data.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     out = str(tmp_path / 'data')
     assert cli.main(['--out', out, '--seed', '2']) == 0
     text = capsys.readouterr().out

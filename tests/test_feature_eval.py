@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from mixmim_plugin.evaluation import (accuracy, extract_features,
-                                      image_folder_dataset, knn_accuracy,
-                                      knn_classify, linear_probe_accuracy,
-                                      pool_features, train_linear_probe)
+from mixmim_tools.evaluation import (accuracy, extract_features,
+                                     image_folder_dataset, knn_accuracy,
+                                     knn_classify, linear_probe_accuracy,
+                                     pool_features, train_linear_probe)
 
 NUM_CLASSES = 10
 

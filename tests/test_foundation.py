@@ -14,10 +14,9 @@ from mmengine.config import Config
 
 from mixmim_plugin.utils import (UnsupportedStackError, check_dataset_paths,
                                  check_stack_versions)
+from mixmim_tools.cli import train as train_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import train as train_tool  # noqa: E402
 
 
 def run(args, timeout=600, env=None):

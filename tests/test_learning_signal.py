@@ -1,32 +1,23 @@
 """The learning-signal benchmark: schedule compression, scoring of frozen
 encoders, verdicts and the tool end to end on a few iterations."""
 import csv
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from mixmim_plugin.utils.learning_signal import (FeatureEncoder, budget_config,
-                                                 input_size, pretrain,
-                                                 rescale_schedule,
-                                                 score_features, verdicts)
+from mixmim_tools.cli import learning_signal
+from mixmim_tools.learning_signal import (FeatureEncoder, budget_config,
+                                          input_size, pretrain,
+                                          rescale_schedule, score_features,
+                                          verdicts)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MAE_TINY = osp.join(REPO, 'configs/mae/mae-tiny_1xb32_20e_embedded.py')
 MOBY_TINY = osp.join(REPO, 'configs/moby/moby-swin-nano_1xb32_30e_embedded.py')
 MIXMIM_TINY = osp.join(REPO,
                        'configs/mixmim/mixmim-tiny_1xb32_20e_embedded.py')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'learning_signal',
-        osp.join(REPO, 'tools', 'analysis_tools', 'learning_signal.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 def test_rescale_schedule_keeps_the_shape():
@@ -148,7 +139,7 @@ def test_tool_end_to_end(embedded_data, tmp_path, capsys):
     out = tmp_path / 'signal'
     broken = tmp_path / 'unbuildable.py'  # loads, but cannot be built
     broken.write_text(f"_base_ = '{MAE_TINY}'\nmodel = dict(type='NoSuch')\n")
-    code = load_tool().main([
+    code = learning_signal.main([
         str(broken), MAE_TINY, '--iters', '3', '--data', data, '--out-dir',
         str(out), '--probe-epochs', '5', '--num-workers', '0'
     ])
@@ -170,7 +161,7 @@ def test_tool_end_to_end(embedded_data, tmp_path, capsys):
 def test_tool_names_a_broken_config(tmp_path, capsys):
     broken = tmp_path / 'broken.py'
     broken.write_text('model = dict(\n')
-    code = load_tool().main([str(broken), '--out-dir', str(tmp_path)])
+    code = learning_signal.main([str(broken), '--out-dir', str(tmp_path)])
     assert code == 1
     assert f'{broken}: cannot load the config' in capsys.readouterr().err
     assert not (tmp_path / 'learning_signal.md').exists()

@@ -1,6 +1,5 @@
 """Training curves from mmengine's JSON logs
 (tools/analysis_tools/analyze_logs.py)."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,19 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mixmim_plugin.visualization.curves import (LogError, default_keys,
-                                                load_train_curves, run_label,
-                                                smooth)
+from mixmim_tools.cli import analyze_logs
+from mixmim_tools.visualization.curves import (LogError, default_keys,
+                                               load_train_curves, run_label,
+                                               smooth)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def load_tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'analyze_logs.py')
-    spec = importlib.util.spec_from_file_location('analyze_logs', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_run(work_dir, timestamp, records):
@@ -112,7 +104,7 @@ def test_smooth_is_a_trailing_mean():
 def test_tool_plots_one_panel_per_key(tmp_path, capsys):
     droppos = write_run(tmp_path / 'droppos', 't', droppos_lines([6, 12]))
     moby = write_run(tmp_path / 'moby', 't', moby_lines([6, 12, 18]))
-    tool = load_tool()
+    tool = analyze_logs
     out = tmp_path / 'plots' / 'curves.png'
     assert tool.main([droppos, moby, '--out', str(out)]) == 0
     printed = capsys.readouterr().out
@@ -159,7 +151,7 @@ def test_real_droppos_log(droppos_run, tmp_path, capsys):
     assert [s for s, _ in curves['loss']] == [1, 2]
     assert {'acc_pos', 'sigma', 'lr'} <= set(curves)
     out = tmp_path / 'droppos.png'
-    assert load_tool().main([droppos_run, '--out', str(out)]) == 0
+    assert analyze_logs.main([droppos_run, '--out', str(out)]) == 0
     assert 'acc_pos' in capsys.readouterr().out
     assert np.asarray(Image.open(out)).std() > 5
 

@@ -3,9 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mixmim_plugin.models.utils import (GroupLayout, WindowLayout, WindowMSA,
-                                        build_layout)
-from mixmim_plugin.models.utils.window_attention import attention
+from mixmim_plugin.models.utils import (GroupLayout, LayoutMSA, WindowLayout,
+                                        attend, build_layout)
 
 
 def _groups(B, H, W, unit, seed=0, count=None):
@@ -79,15 +78,15 @@ def test_unequal_counts_fall_back_to_masked_windows():
 
 def _attn_module(C=32, heads=2, window=(8, 8)):
     torch.manual_seed(0)
-    module = WindowMSA(C, heads, window)
+    module = LayoutMSA(C, heads, window)
     module.init_weights()
     module.relative_position_bias_table.data.normal_(std=1.0)
     return module
 
 
-@pytest.mark.parametrize('prefer_groups', [True, False])
+@pytest.mark.parametrize('grouped', [True, False])
 @pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
-def test_tokens_never_see_the_other_image(prefer_groups, dtype):
+def test_tokens_never_see_the_other_image(grouped, dtype):
     """Changing the partner's tokens leaves the own tokens' outputs exactly
     unchanged (global window), in fp32 and under bf16 autocast, through the
     fast grouped path and the masked path."""
@@ -96,8 +95,8 @@ def test_tokens_never_see_the_other_image(prefer_groups, dtype):
     x = torch.randn(2, 64, 32)
     y = x.clone()
     y[groups.view(2, 64)] += torch.randn_like(y[groups.view(2, 64)]) * 5
-    layout = build_layout((8, 8), 2, 8, groups, prefer_groups=prefer_groups)
-    assert isinstance(layout, GroupLayout) == prefer_groups
+    layout = build_layout((8, 8), 2, 8, groups, grouped=grouped)
+    assert isinstance(layout, GroupLayout) == grouped
     with torch.autocast(
             'cpu', dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
         out_x = layout.exit(module(layout.enter(x), layout))
@@ -128,7 +127,7 @@ def test_grouped_path_equals_masked_path_with_gradients():
         module.zero_grad()
         x = torch.randn(2, 64, 32, generator=torch.Generator().manual_seed(1))
         x.requires_grad_(True)
-        layout = build_layout((8, 8), 2, 8, groups, prefer_groups=prefer)
+        layout = build_layout((8, 8), 2, 8, groups, grouped=prefer)
         out = layout.exit(module(layout.enter(x), layout))
         out.pow(2).sum().backward()
         results.append((out.detach(), x.grad,
@@ -177,7 +176,7 @@ def test_window_attention_matches_naive_reference(hw, window, mixed):
     module = _attn_module(C=16, heads=2, window=(window, window))
     x = torch.randn(2, hw[0] * hw[1], 16)
     groups = _groups(2, hw[0], hw[1], 2) if mixed else None
-    layout = build_layout(hw, 2, window, groups, prefer_groups=False)
+    layout = build_layout(hw, 2, window, groups, grouped=False)
     with torch.no_grad():
         out = layout.exit(module(layout.enter(x), layout))
         ref = _naive_window_attention(module, x, hw, layout.window, groups)
@@ -206,7 +205,7 @@ def test_cpu_low_precision_attention_matches_sdpa(mask):
         bias[..., 3:] = float('-inf')
     ref = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     args = [t.bfloat16().requires_grad_() for t in (q, k, v)]
-    out = attention(*args, bias.bfloat16().requires_grad_())
+    out = attend(*args, bias.bfloat16().requires_grad_())
     assert out.dtype == torch.bfloat16 and out.requires_grad
     torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05)
     out.float().sum().backward()

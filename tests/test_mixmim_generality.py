@@ -16,7 +16,7 @@ from mmpretrain.models.selfsup import MAEViT
 from mmpretrain.structures import DataSample
 
 from mixmim_plugin.models.backbones import MixMIMSwin, MixMIMViT, mixmim_swin
-from mixmim_plugin.models.backbones.mixmim_vit import token_groups
+from mixmim_plugin.models.utils import check_mix_units, upsample_mask
 from mixmim_plugin.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -80,7 +80,10 @@ def pixels(masks: torch.Tensor, size: int) -> torch.Tensor:
 
 def token_mask(model, x, masks) -> torch.Tensor:
     """(B, L) bool: True where an output token belongs to the partner."""
-    return token_groups(x, masks, model.output_stride, 'test').flatten(1)
+    check_mix_units(x, masks, model.output_stride, 'test')
+    side = model.output_stride
+    grid = (x.shape[-2] // side, x.shape[-1] // side)
+    return upsample_mask(masks, grid).flatten(1)
 
 
 def plain_tokens(model, x) -> torch.Tensor:
@@ -182,9 +185,22 @@ def test_single_source_mask_reproduces_forward(name):
 
 
 # ------------------------------------------------------- ViT: fast == masked
+def masked_layer(layer, x: torch.Tensor,
+                 allowed: torch.Tensor) -> torch.Tensor:
+    """One mmpretrain ``TransformerEncoderLayer`` (pre-norm attention and
+    FFN, eval mode) with a dense boolean-masked SDPA, from its weights."""
+    attn = layer.attn
+    B, N, C = x.shape
+    qkv = attn.qkv(layer.ln1(x)).reshape(B, N, 3, attn.num_heads, -1)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    out = attn.proj(out.transpose(1, 2).reshape(B, N, C))
+    x = x + attn.gamma1(out)
+    return layer.ffn(layer.ln2(x), identity=x)
+
+
 def vit_masked_reference(model: MixMIMViT, x: torch.Tensor,
-                         masks: torch.Tensor,
-                         monkeypatch: pytest.MonkeyPatch) -> torch.Tensor:
+                         masks: torch.Tensor) -> torch.Tensor:
     """The full token sequence [CLS(image), CLS(partner), patches] through
     the layers with a dense masked attention (SDPA with a boolean mask):
     a token attends only to tokens of its own source."""
@@ -200,15 +216,12 @@ def vit_masked_reference(model: MixMIMViT, x: torch.Tensor,
         labels = torch.cat([torch.tensor([[0, 1]]).expand(B, 2), groups], 1)
     allowed = (labels.unsqueeze(-1) == labels.unsqueeze(-2)).unsqueeze(1)
     for layer in model.layers:
-        monkeypatch.setattr(
-            layer.attn, 'scaled_dot_product_attention',
-            partial(F.scaled_dot_product_attention, attn_mask=allowed))
-        tokens = layer(tokens)
+        tokens = masked_layer(layer, tokens, allowed)
     return model.ln1(tokens)[:, 2 * extra:]
 
 
 @pytest.mark.parametrize('name', ['vit', 'vit-nocls'])
-def test_vit_grouped_path_equals_masked_attention(name, monkeypatch):
+def test_vit_grouped_path_equals_masked_attention(name):
     """Pairs with different partner-unit counts (separate batches, unequal
     group sizes, a group of 4 tokens vs 12) and one with equal groups."""
     model, side = encoder(name)
@@ -216,7 +229,7 @@ def test_vit_grouped_path_equals_masked_attention(name, monkeypatch):
     masks = paired_masks(6, 2, [2, 1, 3])
     with torch.no_grad():
         fast = model.forward_mixed(x, masks)
-        reference = vit_masked_reference(model, x, masks, monkeypatch)
+        reference = vit_masked_reference(model, x, masks)
     assert fast.shape == (6, 16, 32)
     torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-5)
 
@@ -393,7 +406,7 @@ def test_embedded_configs_train_on_the_embedded_data(name, embedded_data):
 @pytest.mark.parametrize('name,size,grid,match', [
     ('vit', (72, 64), 2, 'input 72x64 is not a multiple of the encoder '
      'stride 16'),
-    ('vit', (64, 64), 3, 'the 3x3 mix-mask grid does not divide the '
+    ('vit', (64, 64), 3, 'the mix-mask grid 3x3 does not divide the '
      '64x64 input'),
     ('vit', (64, 64), 8, r'mix units of 8x8 px \(8x8 grid on 64x64\) '
      'are not a multiple of the encoder stride 16'),

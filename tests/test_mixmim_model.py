@@ -8,6 +8,7 @@ from mmpretrain.datasets.transforms import PackInputs
 from torch import nn
 
 from mixmim_plugin.datasets.transforms import MixMaskGenerator
+from mixmim_plugin.models.utils import upsample_mask
 from mixmim_plugin.registry import MODELS
 
 TINY = dict(embed_dims=32, depths=[1, 1, 2, 1], num_heads=[1, 2, 4, 8])
@@ -225,7 +226,7 @@ def test_mix_embedding_variant():
     # no masking: a token now sees the partner's pixels
     mixed, _ = plain.mix(x, plain.pair_masks(masks))
     y = mixed.clone()
-    pix = plain.upsample(plain.pair_masks(masks), (64, 64)).unsqueeze(1)
+    pix = upsample_mask(plain.pair_masks(masks), (64, 64)).unsqueeze(1)
     y = torch.where(pix, y + 1, y)
     own = ~plain.pair_masks(masks).flatten(1)
     a = plain.backbone.forward_mixed(mixed, plain.pair_masks(masks))
@@ -248,7 +249,7 @@ def test_pairing_and_mixing():
     x = torch.randn(4, 3, 64, 64)
     mixed, partner = model.mix(x, paired)
     assert partner.tolist() == [3, 2, 1, 0]
-    pix = model.upsample(paired, (64, 64)).unsqueeze(1).expand_as(x)
+    pix = upsample_mask(paired, (64, 64)).unsqueeze(1).expand_as(x)
     assert torch.equal(mixed[pix], x[partner][pix])
     assert torch.equal(mixed[~pix], x[~pix])
     authors = tiny_pretrainer(mask_mode='per_batch')
@@ -256,7 +257,9 @@ def test_pairing_and_mixing():
 
 
 def test_head_patch_size_must_match_the_encoder_stride():
-    with pytest.raises(ValueError, match='output stride 32'):
+    with pytest.raises(
+            ValueError,
+            match='head.patch_size is 16 but the backbone gives 32'):
         tiny_pretrainer(
             head=dict(
                 type='MixMIMDualHead',
@@ -386,3 +389,36 @@ def test_reconstruct_composites():
     assert torch.equal(out['rec_self'][~pix], x[~pix])
     assert torch.equal(out['rec_partner'][pix], x[partner][pix])
     assert torch.equal(out['mixed'][pix], x[partner][pix])
+
+
+@pytest.mark.parametrize('path,tokens,width,stride', [
+    ('configs/mixmim/mixmim-b_8xb128_600e.py', 49, 1024, 32),
+    ('configs/mixmim/mixmim-vit-b_8xb128_600e.py', 196, 768, 16),
+    ('configs/mixmim/mixmim-swin-b_8xb128_600e.py', 49, 1024, 32),
+    ('configs/mixmim/mixmim-tiny_1xb32_20e_embedded.py', 16, 512, 32),
+])
+def test_decoder_and_head_sizes_follow_the_backbone(path, tokens, width,
+                                                    stride):
+    """The configs state no size that follows from the encoder; the
+    pretrainer fills in the decoder's width, tokens and patch size and the
+    head's patch size (the reference sheet's 49 x 1024 at 224 for B)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(path)
+    assert not {'num_patches', 'in_channels', 'patch_size'} & set(
+        cfg.model.neck)
+    assert 'patch_size' not in cfg.model.head
+    model = build(cfg.model)
+    assert model.neck.num_patches == tokens
+    assert model.neck.decoder_embed.in_features == width
+    assert model.neck.patch_size == model.head.patch_size == stride
+
+
+def test_a_stated_size_must_agree_with_the_backbone():
+    from mmengine.config import Config
+    cfg = Config.fromfile('configs/mixmim/mixmim-tiny_1xb32_20e_embedded.py')
+    stated = dict(cfg.model, neck=dict(cfg.model.neck, in_channels=513))
+    with pytest.raises(
+            ValueError,
+            match='neck.in_channels is 513 but the '
+            'backbone gives 512: leave in_channels out'):
+        build(stated)

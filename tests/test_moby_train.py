@@ -11,9 +11,9 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from mixmim_plugin.evaluation import extract_features, image_folder_dataset
 from mixmim_plugin.models import moby_momentum
 from mixmim_plugin.registry import MODELS
+from mixmim_tools.evaluation import extract_features, image_folder_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'moby',

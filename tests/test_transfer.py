@@ -1,7 +1,7 @@
 """Transfer of the pretrained backbones: the simple feature pyramid, layer
 decay for detectors and segmentors, the MoBY/Swin converter, pretrained
 loading through mmdet and mmseg, and the benchmark scripts."""
-import importlib.util
+import importlib
 import logging
 import os
 import os.path as osp
@@ -19,6 +19,7 @@ from mmengine.registry import DefaultScope
 from mixmim_plugin.converters import (LayoutError, moby_to_swin,
                                       plugin_to_authors, swin_arch)
 from mixmim_plugin.registry import MODELS
+from mixmim_tools.cli import mixmim2plugin, moby2swin
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BENCH = osp.join(ROOT, 'configs', 'mixmim', 'benchmarks')
@@ -88,14 +89,6 @@ def tiny_pretraining_state():
     with DefaultScope.overwrite_default_scope('mixmim_plugin'):
         model = MODELS.build(cfg.model)
     return quiet_init(model).state_dict()
-
-
-def load_script(path):
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ------------------------------------------------------ simple pyramid
@@ -363,8 +356,7 @@ def test_moby_to_swin_errors():
 
 
 def test_moby2swin_script(tmp_path, capsys):
-    script = load_script(
-        osp.join(ROOT, 'tools', 'model_converters', 'moby2swin.py'))
+    script = moby2swin
     online = mmdet_swin()
     src, dst = tmp_path / 'moby.pth', tmp_path / 'out' / 'swin.pth'
     torch.save({'state_dict': prefixed('backbone.', online.state_dict())}, src)
@@ -408,8 +400,7 @@ def test_converted_authors_checkpoint_into_upernet(tmp_path):
     authors = tmp_path / 'authors.pth'
     converted = tmp_path / 'plugin.pth'
     torch.save({'model': plugin_to_authors(state)}, authors)
-    script = load_script(
-        osp.join(ROOT, 'tools', 'model_converters', 'mixmim2plugin.py'))
+    script = mixmim2plugin
     assert script.main([str(authors), str(converted)]) == 0
     with captured_log() as records:
         model = build_model(tiny_config(SEG_TINY, converted), init=False)

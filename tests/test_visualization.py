@@ -1,6 +1,5 @@
 """tools/visualization/visualize_pretrain.py and the MAE / DropPos
 pictures."""
-import importlib.util
 import os.path as osp
 import shutil
 
@@ -12,10 +11,11 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 
 from mixmim_plugin.registry import MODELS
-from mixmim_plugin.visualization import droppos_predict, mae_reconstruct
-from mixmim_plugin.visualization.droppos import (GREEN, RED, draw_layout,
-                                                 draw_right_wrong)
-from mixmim_plugin.visualization.pretrain import eval_pipeline
+from mixmim_tools.cli import visualize_pretrain
+from mixmim_tools.visualization import droppos_predict, mae_reconstruct
+from mixmim_tools.visualization.droppos import (GREEN, RED, draw_layout,
+                                                draw_right_wrong)
+from mixmim_tools.visualization.pretrain import eval_pipeline
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = {
@@ -27,14 +27,6 @@ CONFIGS = {
     'moby': 'configs/moby/moby-swin-nano_1xb32_30e_embedded.py',
 }
 PANEL, PAD, TITLE = 128, 4, 16
-
-
-def load_tool():
-    path = osp.join(ROOT, 'tools', 'visualization', 'visualize_pretrain.py')
-    spec = importlib.util.spec_from_file_location('visualize_pretrain', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def build(method: str):
@@ -83,7 +75,7 @@ def run(tool, method, checkpoint, images, out, *extra):
 ])
 def test_tool_draws_each_method(tmp_path, images, checkpoints, method, num,
                                 name, rows, cols):
-    tool = load_tool()
+    tool = visualize_pretrain
     assert run(tool, method, checkpoints[method], images, tmp_path,
                '--num-images', str(num)) == 0
     png = np.asarray(Image.open(tmp_path / f'{name}.png'))
@@ -97,7 +89,7 @@ def test_tool_draws_each_method(tmp_path, images, checkpoints, method, num,
 
 
 def test_masks_follow_the_seed(tmp_path, images, checkpoints):
-    tool = load_tool()
+    tool = visualize_pretrain
     pictures = []
     for seed, out in (('0', 'a'), ('0', 'b'), ('1', 'c')):
         assert run(tool, 'mae', checkpoints['mae'], images, tmp_path / out,
@@ -109,7 +101,7 @@ def test_masks_follow_the_seed(tmp_path, images, checkpoints):
 
 
 def test_tool_says_what_is_wrong(tmp_path, images, checkpoints, capsys):
-    tool = load_tool()
+    tool = visualize_pretrain
     missing_config = tmp_path / 'nope.py'
     assert tool.main([str(missing_config), checkpoints['mae'], images]) == 2
     assert 'cannot read the config' in capsys.readouterr().err

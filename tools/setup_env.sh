@@ -85,8 +85,8 @@ run_step "mixmim_plugin" "editable install of the plugin failed" \
 run_step "pip check" "installed packages have conflicting requirements" "$PY" -m pip check
 
 run_step "import check" "the installed stack does not import (see the log)" \
-  "$PY" -c "import torch, torchvision, mmcv.ops, mmengine, mmpretrain, mmdet, mmseg, mixmim_plugin; \
-import mixmim_plugin.utils.env as e; e.check_stack_versions()"
+  "$PY" -c "import torch, torchvision, mmcv.ops, mmengine, mmpretrain, mmdet, mmseg, mixmim_plugin, \
+mixmim_tools; import mixmim_plugin.utils.env as e; e.check_stack_versions()"
 
 req_hash >"$STAMP"
 say "environment ready: $VENV (activate with 'source $VENV/bin/activate')"

@@ -3,7 +3,7 @@
 # after fine-tuning (benchmarks/vit-l-p16_8xb64_50e_in1k.py).
 _base_ = './droppos-b_8xb64_800e.py'
 
-model = dict(backbone=dict(arch='l'), neck=dict(in_channels=1024))
+model = dict(backbone=dict(arch='l'))
 train_dataloader = dict(batch_size=128)
 
 max_epochs = 800

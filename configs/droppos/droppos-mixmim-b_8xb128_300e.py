@@ -20,14 +20,8 @@ model = dict(
         img_size=224,
         window_size=[14, 14, 14, 7],
         drop_path_rate=0.0),
-    neck=dict(
-        type='DropPosDecoder',
-        in_channels=1024,
-        embed_dims=512,
-        depth=2,
-        num_heads=16,
-        num_positions=49),
-    head=dict(type='DropPosHead', grid=7, sigma=1.0, attentive=True, tau=0.1),
+    neck=dict(type='DropPosDecoder', embed_dims=512, depth=2, num_heads=16),
+    head=dict(type='DropPosHead', sigma=1.0, attentive=True, tau=0.1),
     init_cfg=[
         dict(type='Xavier', layer='Linear', distribution='uniform'),
         dict(type='Constant', layer='LayerNorm', val=1.0, bias=0.0)

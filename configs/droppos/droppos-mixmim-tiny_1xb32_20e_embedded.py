@@ -10,9 +10,7 @@ model = dict(
         type='DropPosMixMIM',
         arch='tiny',
         img_size=128,
-        window_size=[8, 8, 8, 4]),
-    neck=dict(in_channels=512, num_positions=16),
-    head=dict(grid=4))
+        window_size=[8, 8, 8, 4]))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

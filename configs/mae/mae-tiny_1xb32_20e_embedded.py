@@ -1,11 +1,7 @@
-# A tiny MAE on the embedded 128x128 data on one CPU (bf16 autocast), with
-# the same encoder size, data and schedule as the tiny DropPos config:
-# 16-pixel patches, 64 -> 16 visible.
-_base_ = [
-    'mmpretrain::_base_/models/mae_vit-base-p16.py',
-    '../_base_/datasets/embedded_imagenet_pretrain.py',
-    '../_base_/default_runtime.py',
-]
+# A tiny MAE on the embedded 128x128 data on one CPU: the MAE-B recipe
+# (mae-b_8xb512_800e.py) with the encoder size, data and schedule of the
+# tiny DropPos config: 16-pixel patches, 64 -> 16 visible.
+_base_ = './mae-b_8xb512_800e.py'
 
 model = dict(
     backbone=dict(
@@ -23,43 +19,45 @@ model = dict(
         decoder_depth=2,
         decoder_num_heads=4))
 
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='RandomResizedCrop',
+        scale=128,
+        crop_ratio_range=(0.5, 1.0),
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackInputs'),
+]
+# the embedded ImageNet-style set (tools/data/make_embedded_data.py)
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    pin_memory=False,
+    dataset=dict(data_root='data/embedded/imagenet/', pipeline=train_pipeline))
+
+# 20 epochs of 18 steps: a larger lr and a 2-epoch warmup
 max_epochs = 20
-# bf16 autocast on a CPU with bf16 instructions, fp32 on one without
-# (where bf16 is emulated), fp16 AMP on a GPU
-optim_wrapper = dict(
-    type='DeviceAmpOptimWrapper',
-    optimizer=dict(
-        type='AdamW',
-        lr=1e-3,
-        betas=(0.9, 0.95),
-        weight_decay=0.05,
-        fused=True),
-    paramwise_cfg=dict(
-        custom_keys={
-            'ln': dict(decay_mult=0.0),
-            'bias': dict(decay_mult=0.0),
-            'pos_embed': dict(decay_mult=0.),
-            'mask_token': dict(decay_mult=0.),
-            'cls_token': dict(decay_mult=0.)
-        }))
+warmup_epochs = 2
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
     dict(
         type='LinearLR',
         start_factor=1e-3,
         by_epoch=True,
         begin=0,
-        end=2,
+        end=warmup_epochs,
         convert_to_iter_based=True),
     dict(
         type='CosineAnnealingLR',
-        T_max=max_epochs - 2,
+        T_max=max_epochs - warmup_epochs,
         by_epoch=True,
-        begin=2,
+        begin=warmup_epochs,
         end=max_epochs,
         convert_to_iter_based=True)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=6),
-    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2))
+    logger=dict(interval=6), checkpoint=dict(interval=5, max_keep_ckpts=2))
 auto_scale_lr = dict(base_batch_size=32)

@@ -2,5 +2,4 @@
 # Gradient checkpointing keeps the 128-image per-GPU batch in memory.
 _base_ = './mixmim-b_8xb128_600e.py'
 
-model = dict(
-    backbone=dict(arch='h', with_cp=True), neck=dict(in_channels=2816))
+model = dict(backbone=dict(arch='h', with_cp=True))

@@ -2,4 +2,4 @@
 # fine-tuning (86.9 at 384), COCO Mask R-CNN 54.1 / 48.1.
 _base_ = './mixmim-b_8xb128_600e.py'
 
-model = dict(backbone=dict(arch='l'), neck=dict(in_channels=1536))
+model = dict(backbone=dict(arch='l'))

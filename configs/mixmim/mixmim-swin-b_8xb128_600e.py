@@ -19,27 +19,4 @@ model = dict(
         init_cfg=[
             dict(type='Xavier', layer='Linear', distribution='uniform'),
             dict(type='Constant', layer='LayerNorm', val=1.0, bias=0.0)
-        ]),
-    neck=dict(num_patches=49, in_channels=1024, patch_size=32),
-    head=dict(patch_size=32))
-
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='RandomResizedCrop',
-        scale=224,
-        crop_ratio_range=(0.2, 1.0),
-        backend='pillow',
-        interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5),
-    # 32-px units = the last-stage stride; Swin pads maps its window does
-    # not tile, so the window check is MixMIMEncoder's only
-    dict(
-        type='MixMaskGenerator',
-        mask_patch_size=32,
-        mask_ratio=0.5,
-        input_size=224,
-        encoder_strides=[4, 8, 16, 32]),
-    dict(type='PackInputs', algorithm_keys=['mix_mask']),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+        ]))

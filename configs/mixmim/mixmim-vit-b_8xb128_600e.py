@@ -19,26 +19,4 @@ model = dict(
         init_cfg=[
             dict(type='Xavier', layer='Linear', distribution='uniform'),
             dict(type='Constant', layer='LayerNorm', val=1.0, bias=0.0)
-        ]),
-    neck=dict(num_patches=196, in_channels=768, patch_size=16),
-    head=dict(patch_size=16))
-
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='RandomResizedCrop',
-        scale=224,
-        crop_ratio_range=(0.2, 1.0),
-        backend='pillow',
-        interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5),
-    # 32-px units must hold whole 16-px tokens; no windows to validate
-    dict(
-        type='MixMaskGenerator',
-        mask_patch_size=32,
-        mask_ratio=0.5,
-        input_size=224,
-        encoder_strides=[16]),
-    dict(type='PackInputs', algorithm_keys=['mix_mask']),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+        ]))

@@ -18,8 +18,7 @@ from typing import List, NamedTuple, Optional
 
 from torch import nn
 
-from .mixmim import LayoutError, unwrap
-from .rules import StateDict
+from .rules import LayoutError, StateDict, add_prefix, strip_prefix, unwrap
 
 PREFIX = 'backbone.'
 BRANCH_PREFIXES = {'online': PREFIX, 'target': 'target.module.0.'}
@@ -44,16 +43,17 @@ def to_backbone(checkpoint: dict, branch: str = 'online') -> StateDict:
                          f'got {branch!r}')
     state = unwrap(checkpoint)
     prefix = BRANCH_PREFIXES[branch]
-    encoder = OrderedDict(
-        (k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
+    encoder = strip_prefix(state, prefix)
     if not encoder:
         what = ('a MoBY target encoder'
                 if branch == 'target' else 'an encoder')
         raise LayoutError(
             f'no {prefix}* keys, so no {what}: not a plugin pretraining '
             f'checkpoint? Its keys start with: {sorted(state)[:4]}')
-    return OrderedDict((PREFIX + k, v) for k, v in encoder.items()
-                       if k.split('.')[0] not in PRETRAIN_ONLY)
+    return add_prefix(
+        PREFIX,
+        OrderedDict((k, v) for k, v in encoder.items()
+                    if k.split('.')[0] not in PRETRAIN_ONLY))
 
 
 class LoadReport(NamedTuple):
@@ -73,8 +73,7 @@ def check_backbone(state: StateDict,
     Raises:
         LayoutError: a tensor's shape does not fit, or nothing loads.
     """
-    sub = OrderedDict(
-        (k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
+    sub = strip_prefix(state, prefix)
     try:
         result = backbone.load_state_dict(sub, strict=False)
     except (RuntimeError, ValueError, KeyError) as err:

@@ -19,25 +19,16 @@ The plugin's :class:`~mixmim_plugin.models.DropPos`: ``backbone.*``
 no hierarchical DropPos, so :class:`DropPosMixMIM` has no counterpart. A
 fine-tuned DropPos ViT is a plain ViT: see :mod:`.mae`.
 """
-from .mixmim import LayoutError, unwrap
-from .rules import (StateDict, block_rules, rename_state, require_keys,
-                    vit_rules)
+from .rules import (LayoutError, StateDict, decoder_rules, pixel_decoder_rules,
+                    rename_state, require_keys, unwrap, vit_rules)
 
 AUTHORS = "authors' DropPos"
 PLUGIN = 'plugin DropPos'
 DROPPOS_RULES = [
     *vit_rules('', 'backbone.'),
     ('mask_pos_token', 'backbone.mask_pos_token'),
-    ('decoder_embed.', 'neck.decoder_embed.'),
-    *block_rules('decoder_blocks.{i}.', 'neck.decoder_blocks.{i}.'),
-    ('decoder_norm.', 'neck.decoder_norm.'),
-    ('decoder_pred.', 'neck.decoder_pred.'),
-    ('aux_decoder_embed.', 'aux_neck.decoder_embed.'),
-    ('aux_decoder_pos_embed', 'aux_neck.decoder_pos_embed'),
-    ('mask_token', 'aux_neck.mask_token'),
-    *block_rules('aux_decoder_blocks.{i}.', 'aux_neck.decoder_blocks.{i}.'),
-    ('aux_decoder_norm.', 'aux_neck.ln1.'),
-    ('aux_decoder_pred.', 'aux_neck.decoder_pred.'),
+    *decoder_rules('decoder_', 'neck.', norm='decoder_norm.'),
+    *pixel_decoder_rules('aux_decoder_', 'aux_neck.'),
 ]
 
 

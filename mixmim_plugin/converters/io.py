@@ -1,14 +1,12 @@
 """Reading and writing checkpoint files for the converter tools."""
-import argparse
 import os
 import os.path as osp
 import pickle
-import sys
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 
-from .rules import LayoutError, StateDict
+from .rules import StateDict
 
 
 class CheckpointFileError(RuntimeError):
@@ -90,37 +88,3 @@ def save_checkpoint_file(state: StateDict,
     checkpoint = {'state_dict': state, 'meta': dict(meta or {})}
     write_atomically(path, lambda tmp: torch.save(checkpoint, tmp))
     return path
-
-
-def converter_parser(description: str,
-                     reverse_help: Optional[str] = None
-                     ) -> argparse.ArgumentParser:
-    """The command line shared by the converter tools: ``src``, ``dst``,
-    ``--trust`` and, with ``reverse_help``, ``--reverse``."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument('src', help='checkpoint to convert')
-    parser.add_argument('dst', help='output checkpoint')
-    if reverse_help:
-        parser.add_argument(
-            '--reverse', action='store_true', help=reverse_help)
-    parser.add_argument(
-        '--trust',
-        action='store_true',
-        help='read a checkpoint that pickles Python objects (runs its code)')
-    return parser
-
-
-def convert_file(src: str, dst: str, trust: bool, convert: Callable[[dict],
-                                                                    StateDict],
-                 meta: dict, what: str) -> int:
-    """Read ``src``, ``convert`` it, write ``dst`` atomically; print what
-    was written, or the error naming the file. Returns the exit code (0, or
-    2 for an unreadable file or a wrong layout)."""
-    try:
-        state = convert(load_checkpoint_file(src, trust))
-    except (CheckpointFileError, LayoutError) as err:
-        print(f'error: {src}: {err}', file=sys.stderr)
-        return 2
-    save_checkpoint_file(state, dst, dict(meta, converted_from=src))
-    print(f'wrote {len(state)} tensors ({what}) to {dst}')
-    return 0

@@ -21,20 +21,14 @@ mmpretrain's names: ``backbone.*`` (``patch_embed.projection``,
 ``head.fc.*`` (``LinearClsHead``). A fine-tuned DropPos ViT is the same
 plain ViT and converts the same way.
 """
-from .mixmim import unwrap
-from .rules import (StateDict, block_rules, reject_keys, rename_state,
-                    require_keys, vit_rules)
+from .rules import (StateDict, pixel_decoder_rules, reject_keys, rename_state,
+                    require_keys, unwrap, vit_rules)
 
 AUTHORS = "authors' MAE"
 MMPRETRAIN = 'mmpretrain MAE'
 MAE_RULES = [
     *vit_rules('', 'backbone.'),
-    ('mask_token', 'neck.mask_token'),
-    ('decoder_pos_embed', 'neck.decoder_pos_embed'),
-    ('decoder_embed.', 'neck.decoder_embed.'),
-    *block_rules('decoder_blocks.{i}.', 'neck.decoder_blocks.{i}.'),
-    ('decoder_norm.', 'neck.ln1.'),
-    ('decoder_pred.', 'neck.decoder_pred.'),
+    *pixel_decoder_rules('decoder_', 'neck.'),
     ('head.', 'head.fc.'),
 ]
 _DROPPOS_HINT = ('a DropPos checkpoint: convert it with '

@@ -17,37 +17,22 @@ Three layouts exist:
 """
 import re
 from collections import OrderedDict
-from typing import Dict, List, Tuple
+from typing import List
 
 import torch
 from torch import Tensor
 
-StateDict = Dict[str, Tensor]
-
-
-class LayoutError(ValueError):
-    """A checkpoint is not in the layout a converter expects."""
-
-
-def unwrap(checkpoint: dict) -> StateDict:
-    """The state dict of a checkpoint file's content (``state_dict`` /
-    ``model`` / ``module`` wrappers are removed)."""
-    if not isinstance(checkpoint, dict):
-        raise LayoutError(f'a checkpoint must be a dict, got '
-                          f'{type(checkpoint).__name__}')
-    for key in ('state_dict', 'model', 'module'):
-        if key in checkpoint and isinstance(checkpoint[key], dict):
-            return checkpoint[key]
-    return checkpoint
+from .rules import (LayoutError, Rule, StateDict, block_rules,
+                    pixel_decoder_rules, rename_key, require_keys, unwrap)
 
 
 def _require(state: StateDict, keys: List[str], layout: str) -> None:
-    missing = [k for k in keys if k not in state]
-    if missing:
-        sample = ', '.join(sorted(state)[:4])
-        raise LayoutError(
-            f'not a {layout} MixMIM checkpoint: missing {missing}; its keys '
-            f'start with: {sample}')
+    require_keys(state, keys, f'{layout} MixMIM')
+
+
+def _without_index_buffers(state: StateDict) -> StateDict:
+    return OrderedDict((k, v) for k, v in state.items()
+                       if not k.endswith('relative_position_index'))
 
 
 # ------------------------------------------------------------ merge order
@@ -76,18 +61,20 @@ def _permute_merge(state: StateDict, prefix: str, index_fn) -> None:
 
 
 # ------------------------------------------------------------ mmpretrain
+# mmpretrain's decoder norm -> the plugin's; other keys are the same
+_MMPRETRAIN_RULES: List[Rule] = [('neck.ln1.', 'neck.decoder_norm.')]
+
+
+def _mmpretrain_renamed(state: StateDict, reverse: bool) -> StateDict:
+    return OrderedDict((rename_key(k, _MMPRETRAIN_RULES, reverse) or k, v)
+                       for k, v in state.items())
+
+
 def mmpretrain_to_plugin(checkpoint: dict) -> StateDict:
     """mmpretrain MixMIM (pretraining or fine-tuned) -> plugin."""
     state = unwrap(checkpoint)
     _require(state, ['backbone.patch_embed.projection.weight'], 'mmpretrain')
-    out = OrderedDict()
-    for key, value in state.items():
-        if key.endswith('relative_position_index'):
-            continue
-        if key.startswith('neck.ln1.'):
-            key = 'neck.decoder_norm.' + key[len('neck.ln1.'):]
-        out[key] = value
-    return out
+    return _mmpretrain_renamed(_without_index_buffers(state), reverse=False)
 
 
 def _with_index_buffers(state: StateDict) -> StateDict:
@@ -109,59 +96,30 @@ def plugin_to_mmpretrain(state: StateDict) -> StateDict:
     """plugin -> mmpretrain MixMIM layout (index buffers recomputed)."""
     state = unwrap(state)
     _require(state, ['backbone.patch_embed.projection.weight'], 'plugin')
-    out = OrderedDict()
-    for key, value in state.items():
-        if key.startswith('neck.decoder_norm.'):
-            key = 'neck.ln1.' + key[len('neck.decoder_norm.'):]
-        out[key] = value
-    return _with_index_buffers(out)
+    return _with_index_buffers(_mmpretrain_renamed(state, reverse=True))
 
 
 # ------------------------------------------------------------ authors
-# (authors' prefix, plugin prefix); ``{i}``/``{j}`` stand for integers. The
-# first matching pair renames a key, in either direction.
-_AUTHOR_PREFIXES: List[Tuple[str, str]] = [
+# authors' names -> the plugin's (see :mod:`.rules`)
+_AUTHOR_RULES: List[Rule] = [
     ('patch_embed.proj.', 'backbone.patch_embed.projection.'),
     ('patch_embed.norm.', 'backbone.patch_embed.norm.'),
     ('absolute_pos_embed', 'backbone.absolute_pos_embed'),
-    ('layers.{i}.blocks.{j}.norm1.', 'backbone.layers.{i}.blocks.{j}.ln1.'),
-    ('layers.{i}.blocks.{j}.norm2.', 'backbone.layers.{i}.blocks.{j}.ln2.'),
-    ('layers.{i}.blocks.{j}.mlp.fc1.',
-     'backbone.layers.{i}.blocks.{j}.ffn.layers.0.0.'),
-    ('layers.{i}.blocks.{j}.mlp.fc2.',
-     'backbone.layers.{i}.blocks.{j}.ffn.layers.1.'),
+    *block_rules('layers.{i}.blocks.{j}.', 'backbone.layers.{i}.blocks.{j}.'),
     ('layers.', 'backbone.layers.'),
     ('norm.', 'backbone.norm.'),
-    ('mask_token', 'neck.mask_token'),
-    ('decoder_pos_embed', 'neck.decoder_pos_embed'),
-    ('decoder_embed.', 'neck.decoder_embed.'),
-    ('decoder_blocks.{i}.norm1.', 'neck.decoder_blocks.{i}.ln1.'),
-    ('decoder_blocks.{i}.norm2.', 'neck.decoder_blocks.{i}.ln2.'),
-    ('decoder_blocks.{i}.mlp.fc1.', 'neck.decoder_blocks.{i}.ffn.layers.0.0.'),
-    ('decoder_blocks.{i}.mlp.fc2.', 'neck.decoder_blocks.{i}.ffn.layers.1.'),
+    *pixel_decoder_rules('decoder_', 'neck.', norm='decoder_norm.'),
     ('decoder_blocks.', 'neck.decoder_blocks.'),
-    ('decoder_norm.', 'neck.decoder_norm.'),
-    ('decoder_pred.', 'neck.decoder_pred.'),
     ('head.', 'head.fc.'),
 ]
 
 
-def _prefix_regex(template: str) -> str:
-    pattern = re.escape(template)
-    for name in ('i', 'j'):
-        pattern = pattern.replace(
-            re.escape('{%s}' % name), f'(?P<{name}>\\d+)')
-    return '^' + pattern
-
-
 def _rename(key: str, reverse: bool = False) -> str:
     """Rename an authors' key to the plugin's (or back with ``reverse``)."""
-    for authors, plugin in _AUTHOR_PREFIXES:
-        source, target = (plugin, authors) if reverse else (authors, plugin)
-        match = re.match(_prefix_regex(source), key)
-        if match:
-            return target.format(**match.groupdict()) + key[match.end():]
-    raise LayoutError(f'no rule maps the key {key!r}')
+    renamed = rename_key(key, _AUTHOR_RULES, reverse)
+    if renamed is None:
+        raise LayoutError(f'no rule maps the key {key!r}')
+    return renamed
 
 
 def _merge_prefixes(state: StateDict) -> List[str]:
@@ -176,8 +134,7 @@ def authors_to_plugin(checkpoint: dict) -> StateDict:
     state = unwrap(checkpoint)
     _require(state, ['patch_embed.proj.weight'], "authors' (timm-style)")
     out = OrderedDict((_rename(key), value.clone())
-                      for key, value in state.items()
-                      if not key.endswith('relative_position_index'))
+                      for key, value in _without_index_buffers(state).items())
     for prefix in _merge_prefixes(out):
         _permute_merge(out, prefix, _unfold_from_timm)
     return out

@@ -36,14 +36,14 @@ Two things the authors' checkpoint does not hold:
 """
 import re
 from collections import OrderedDict
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import torch
 from torch import Tensor
 
-from .mixmim import LayoutError, unwrap
-from .rules import StateDict, rename_state, require_keys, vit_rules
-from .swin import official_to_mmcv
+from .rules import (LayoutError, StateDict, add_prefix, rename_state,
+                    require_keys, strip_prefix, unwrap, vit_rules)
+from .swin import mlp_batchnorm, official_to_mmcv
 
 AUTHORS = "authors' MoBY"
 PLUGIN = 'plugin MoBY'
@@ -84,17 +84,8 @@ def moby_to_plugin(checkpoint: dict) -> StateDict:
     state = unwrap(checkpoint)
     require_keys(state, [*QUEUES, 'queue_ptr'], AUTHORS)
     used = set(QUEUES) | {'queue_ptr'}
-    out = OrderedDict()
-    for source, target in ENCODERS:
-        branch = _branch(state, source, used)
-        out.update(_prefixed(target, _encoder_to_plugin(branch, source)))
-    for source, target in MLPS:
-        branch = _branch(state, source, used)
-        out.update(_prefixed(target, _mlp(branch, source, reverse=False)))
-    left = sorted(set(state) - used)
-    if left:
-        raise LayoutError(f'{len(left)} keys are not part of the {AUTHORS} '
-                          f'layout, e.g. {left[:5]}')
+    out = _branches(state, used, _encoder_to_plugin, reverse=False)
+    _check_all_used(state, used, AUTHORS)
     out['queues'] = torch.stack([state[q].t() for q in QUEUES]).contiguous()
     out['queue_ptr'] = state['queue_ptr'].clone()
     out['target.steps'] = torch.tensor(0, dtype=torch.long)
@@ -116,18 +107,12 @@ def plugin_to_moby(checkpoint: dict, img_size: int = 224) -> StateDict:
     state = unwrap(checkpoint)
     require_keys(state, ['queues', 'queue_ptr'], PLUGIN)
     used = {'queues', 'queue_ptr', 'target.steps'}
-    out = OrderedDict()
-    for source, target in ENCODERS:
-        branch = _branch(state, target, used)
-        out.update(_prefixed(source, _encoder_to_authors(branch, img_size)))
-    for source, target in MLPS:
-        branch = _branch(state, target, used)
-        out.update(_prefixed(source, _mlp(branch, target, reverse=True)))
-    left = sorted(
-        k for k in set(state) - used if not k.startswith('data_preprocessor.'))
-    if left:
-        raise LayoutError(f'{len(left)} keys are not part of the {PLUGIN} '
-                          f'layout, e.g. {left[:5]}')
+    out = _branches(
+        state,
+        used,
+        lambda branch, prefix: _encoder_to_authors(branch, img_size),
+        reverse=True)
+    _check_all_used(state, used, PLUGIN, ignored=('data_preprocessor.', ))
     queues = state['queues']
     for i, name in enumerate(QUEUES):
         out[name] = queues[i].t().contiguous()
@@ -136,19 +121,48 @@ def plugin_to_moby(checkpoint: dict, img_size: int = 224) -> StateDict:
 
 
 # ---------------------------------------------------------------- helpers
+def _branches(state: StateDict, used: set,
+              convert_encoder: Callable[[StateDict, str], StateDict],
+              reverse: bool) -> StateDict:
+    """Both encoders (by ``convert_encoder(branch, its prefix)``) and the
+    three MLPs of ``state``, under their prefixes of the other layout:
+    authors' -> plugin's, or back with ``reverse``. Their keys are added to
+    ``used``."""
+    out = OrderedDict()
+    for pairs, is_encoder in ((ENCODERS, True), (MLPS, False)):
+        for authors, plugin in pairs:
+            source, target = ((plugin, authors) if reverse else
+                              (authors, plugin))
+            branch = _branch(state, source, used)
+            if is_encoder:
+                branch = convert_encoder(branch, source)
+            else:
+                branch = _mlp(branch, source, reverse=reverse)
+            out.update(add_prefix(target, branch))
+    return out
+
+
 def _branch(state: StateDict, prefix: str, used: set) -> StateDict:
     """The keys under ``prefix`` without it (marked as used)."""
-    keys = [k for k in state if k.startswith(prefix)]
-    if not keys:
+    branch = strip_prefix(state, prefix)
+    if not branch:
         raise LayoutError(f'no {prefix}* keys: not a MoBY checkpoint, or one '
                           f'without that branch; its keys start with: '
                           f'{sorted(state)[:4]}')
-    used.update(keys)
-    return OrderedDict((k[len(prefix):], state[k]) for k in keys)
+    used.update(prefix + k for k in branch)
+    return branch
 
 
-def _prefixed(prefix: str, state: StateDict) -> StateDict:
-    return OrderedDict((prefix + k, v) for k, v in state.items())
+def _check_all_used(state: StateDict,
+                    used: set,
+                    layout: str,
+                    ignored: Tuple[str, ...] = ()) -> None:
+    """Raise :class:`LayoutError` naming the keys of ``state`` that are not
+    ``used`` (apart from those starting with ``ignored``)."""
+    left = sorted(k for k in set(state) - used if not k.startswith(ignored))
+    if left:
+        raise LayoutError(f'{len(left)} keys are not part of the {layout} '
+                          f'layout, e.g. {left[:5]}')
 
 
 def _mlp(state: StateDict, prefix: str, reverse: bool) -> StateDict:
@@ -202,10 +216,10 @@ def _encoder_to_authors(state: StateDict, img_size: int) -> StateDict:
     if not any(k.startswith('stages.') for k in state):
         return rename_state(
             state, vit_rules('', ''), f'{PLUGIN} DeiT encoder', reverse=True)
-    bn = [k for k in state if '.norm2.bn.' in k]
+    bn = mlp_batchnorm(state)
     if bn:
         raise LayoutError(
-            f'{bn[0]}: the authors\' BatchNorm before the MLP is created '
+            f'{bn}: the authors\' BatchNorm before the MLP is created '
             'afresh at every call and holds no weights, so this BatchNorm '
             'cannot be written in their layout')
     last = max(int(k.split('.')[1]) for k in state if k.startswith('stages.'))

@@ -1,4 +1,5 @@
-"""Key-renaming rules shared by the checkpoint converters.
+"""The generic pieces of the checkpoint converters: the error they raise,
+unwrapping a checkpoint's state dict, prefixes, and key-renaming rules.
 
 A rule is a pair of templates ``(source, target)``. A template ending with
 ``.`` renames a prefix (``'blocks.{i}.norm1.'`` renames
@@ -15,10 +16,35 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from torch import Tensor
 
-from .mixmim import LayoutError
-
 StateDict = Dict[str, Tensor]
 Rule = Tuple[str, str]
+
+
+class LayoutError(ValueError):
+    """A checkpoint is not in the layout a converter expects."""
+
+
+def unwrap(checkpoint: dict) -> StateDict:
+    """The state dict of a checkpoint file's content (``state_dict`` /
+    ``model`` / ``module`` wrappers are removed)."""
+    if not isinstance(checkpoint, dict):
+        raise LayoutError(f'a checkpoint must be a dict, got '
+                          f'{type(checkpoint).__name__}')
+    for key in ('state_dict', 'model', 'module'):
+        if key in checkpoint and isinstance(checkpoint[key], dict):
+            return checkpoint[key]
+    return checkpoint
+
+
+def strip_prefix(state: StateDict, prefix: str) -> StateDict:
+    """The entries of ``state`` under ``prefix``, without it."""
+    return OrderedDict(
+        (k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
+
+
+def add_prefix(prefix: str, state: StateDict) -> StateDict:
+    """``state`` with ``prefix`` before every key."""
+    return OrderedDict((prefix + k, v) for k, v in state.items())
 
 
 @lru_cache(maxsize=None)
@@ -87,18 +113,28 @@ def reject_keys(state: StateDict, keys: Iterable[str], layout: str,
                           f'({hint})')
 
 
+def prefixed_rules(source: str, target: str,
+                   names: Iterable[Rule]) -> List[Rule]:
+    """The rules ``(source + a, target + b)`` of the name pairs ``(a, b)``."""
+    return [(source + a, target + b) for a, b in names]
+
+
+# timm Block -> mmpretrain TransformerEncoderLayer
+BLOCK_NAMES: Tuple[Rule, ...] = (
+    ('norm1.', 'ln1.'),
+    ('attn.', 'attn.'),
+    ('norm2.', 'ln2.'),
+    ('mlp.fc1.', 'ffn.layers.0.0.'),
+    ('mlp.fc2.', 'ffn.layers.1.'),
+)
+
+
 def block_rules(source: str, target: str) -> List[Rule]:
     """timm ``Block`` (``norm1``, ``attn``, ``norm2``, ``mlp.fc1/2``) ->
     mmpretrain ``TransformerEncoderLayer`` (``ln1``, ``attn``, ``ln2``,
     ``ffn.layers.0.0`` / ``ffn.layers.1``) under the given prefixes (which
     may contain ``{i}``)."""
-    return [
-        (source + 'norm1.', target + 'ln1.'),
-        (source + 'attn.', target + 'attn.'),
-        (source + 'norm2.', target + 'ln2.'),
-        (source + 'mlp.fc1.', target + 'ffn.layers.0.0.'),
-        (source + 'mlp.fc2.', target + 'ffn.layers.1.'),
-    ]
+    return prefixed_rules(source, target, BLOCK_NAMES)
 
 
 def vit_rules(source: str = '', target: str = 'backbone.') -> List[Rule]:
@@ -107,10 +143,38 @@ def vit_rules(source: str = '', target: str = 'backbone.') -> List[Rule]:
     the global-pool norm of a fine-tuned model (``fc_norm``) becomes
     ``ln2`` (mmpretrain's norm after ``avg_featmap``)."""
     return [
-        (source + 'cls_token', target + 'cls_token'),
-        (source + 'pos_embed', target + 'pos_embed'),
-        (source + 'patch_embed.proj.', target + 'patch_embed.projection.'),
+        *prefixed_rules(source, target,
+                        (('cls_token', 'cls_token'),
+                         ('pos_embed', 'pos_embed'),
+                         ('patch_embed.proj.', 'patch_embed.projection.'))),
         *block_rules(source + 'blocks.{i}.', target + 'layers.{i}.'),
-        (source + 'norm.', target + 'ln1.'),
-        (source + 'fc_norm.', target + 'ln2.'),
+        *prefixed_rules(source, target,
+                        (('norm.', 'ln1.'), ('fc_norm.', 'ln2.'))),
+    ]
+
+
+def decoder_rules(source: str, target: str, norm: str) -> List[Rule]:
+    """A timm-style decoder (``{source}embed``, ``{source}blocks.i``,
+    ``{source}norm``, ``{source}pred``) -> ``{target}decoder_embed``,
+    ``{target}decoder_blocks.i`` (mmpretrain's layer names),
+    ``{target}{norm}`` and ``{target}decoder_pred``."""
+    return [
+        (source + 'embed.', target + 'decoder_embed.'),
+        *block_rules(source + 'blocks.{i}.', target + 'decoder_blocks.{i}.'),
+        (source + 'norm.', target + norm),
+        (source + 'pred.', target + 'decoder_pred.'),
+    ]
+
+
+def pixel_decoder_rules(source: str,
+                        target: str,
+                        norm: str = 'ln1.') -> List[Rule]:
+    """MAE's pixel decoder (MAE's, DropPos's auxiliary one, MixMIM's):
+    :func:`decoder_rules` plus ``mask_token`` and the position embedding
+    ``{source}pos_embed`` -> ``{target}decoder_pos_embed``; by default
+    into mmpretrain's ``MAEPretrainDecoder`` (norm ``ln1``)."""
+    return [
+        ('mask_token', target + 'mask_token'),
+        (source + 'pos_embed', target + 'decoder_pos_embed'),
+        *decoder_rules(source, target, norm),
     ]

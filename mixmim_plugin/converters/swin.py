@@ -27,13 +27,10 @@ filled from it), so a converted checkpoint is complete by construction.
 """
 import re
 from collections import OrderedDict
-from typing import Dict, List, Tuple
+from typing import List, Optional, Tuple
 
-from torch import Tensor
+from .rules import LayoutError, StateDict, add_prefix, strip_prefix, unwrap
 
-from .mixmim import LayoutError, unwrap
-
-StateDict = Dict[str, Tensor]
 BRANCHES = ('online', 'target')
 # (plugin prefix, authors' prefix) of each MoBY branch
 _BRANCH_PREFIXES = {
@@ -73,16 +70,14 @@ def moby_to_swin(checkpoint: dict, branch: str = 'online') -> StateDict:
     _reject_unsupported(encoder)
     encoder = OrderedDict(
         (k, v) for k, v in encoder.items() if not k.endswith('attn_mask'))
-    encoder = complete_and_check(encoder)
-    return OrderedDict((OUT_PREFIX + k, v) for k, v in encoder.items())
+    return add_prefix(OUT_PREFIX, complete_and_check(encoder))
 
 
 def _select_branch(state: StateDict, branch: str) -> StateDict:
     """The keys of one branch with its prefix removed."""
     for prefix in _BRANCH_PREFIXES[branch]:
         if prefix + _MMCV_KEY in state or prefix + _OFFICIAL_KEY in state:
-            return OrderedDict((k[len(prefix):], v) for k, v in state.items()
-                               if k.startswith(prefix))
+            return strip_prefix(state, prefix)
     if branch == 'online' and (_MMCV_KEY in state or _OFFICIAL_KEY in state):
         return OrderedDict(state)
     expected = ' or '.join(f'{p}{_MMCV_KEY}' for p in _BRANCH_PREFIXES[branch])
@@ -108,11 +103,17 @@ def official_to_mmcv(state: StateDict) -> StateDict:
     return out
 
 
+def mlp_batchnorm(state: StateDict) -> Optional[str]:
+    """The first key of a BatchNorm before the MLP of a Swin block
+    (``MoBYSwinTransformer`` with ``norm_before_mlp='bn'``), or None."""
+    return next((k for k in state if '.norm2.bn.' in k), None)
+
+
 def _reject_unsupported(state: StateDict) -> None:
-    bn = [k for k in state if '.norm2.bn.' in k]
+    bn = mlp_batchnorm(state)
     if bn:
         raise LayoutError(
-            f'the encoder has BatchNorm before the MLP ({bn[0]}, '
+            f'the encoder has BatchNorm before the MLP ({bn}, '
             "MoBYSwinTransformer with norm_before_mlp='bn'); mmdet's and "
             "mmseg's SwinTransformer have LayerNorm there")
     if 'absolute_pos_embed' in state:

@@ -5,29 +5,11 @@ back with ``--reverse``.
     python tools/model_converters/droppos2plugin.py SRC DST [--reverse] \
         [--trust]
 
-The converted checkpoint loads into the plugin's ``DropPos`` with a
-``DropPosViT`` of the same size (``configs/droppos``; the multi-task
-variant into ``droppos-mt-*``). The authors' files pickle their argparse
-namespace: ``--trust`` reads such a file (it runs code from it). The output
-holds ``state_dict`` and ``meta``; it is written to a temporary file and
-renamed.
+The code is :mod:`mixmim_tools.cli.droppos2plugin`.
 """
 import sys
 
-from mixmim_plugin.converters import (convert_file, converter_parser,
-                                      droppos_to_plugin, plugin_to_droppos)
-
-
-def main(argv=None) -> int:
-    parser = converter_parser(
-        __doc__.splitlines()[0],
-        reverse_help="the plugin's layout -> the authors'")
-    args = parser.parse_args(argv)
-    convert = plugin_to_droppos if args.reverse else droppos_to_plugin
-    layout = 'authors' if args.reverse else 'plugin'
-    return convert_file(args.src, args.dst, args.trust, convert,
-                        dict(layout=layout), f'{layout} DropPos layout')
-
+from mixmim_tools.cli.droppos2plugin import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -6,14 +6,8 @@
 model = dict(
     type='DropPos',
     backbone=dict(type='DropPosViT', arch='b', img_size=224, patch_size=16),
-    neck=dict(
-        type='DropPosDecoder',
-        in_channels=768,
-        embed_dims=512,
-        depth=2,
-        num_heads=16,
-        num_positions=196),
-    head=dict(type='DropPosHead', grid=14, sigma=1.0, attentive=True, tau=0.1),
+    neck=dict(type='DropPosDecoder', embed_dims=512, depth=2, num_heads=16),
+    head=dict(type='DropPosHead', sigma=1.0, attentive=True, tau=0.1),
     # xavier-uniform linears, unit LayerNorms (as the authors)
     init_cfg=[
         dict(type='Xavier', layer='Linear', distribution='uniform'),

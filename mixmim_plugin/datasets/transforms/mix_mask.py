@@ -4,29 +4,9 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from mixmim_plugin.models.utils.token_layout import check_stage_windows
 from mixmim_plugin.registry import TRANSFORMS
-
-
-def check_stage_windows(size: Tuple[int, int], strides: Sequence[int],
-                        windows: Sequence[int]) -> None:
-    """Raise ValueError naming the sizes when an (H, W) input does not give
-    every stage a map that its window tiles (a window at least as large as
-    the map means global attention and always fits)."""
-    if len(strides) != len(windows):
-        raise ValueError(f'{len(strides)} encoder strides but '
-                         f'{len(windows)} window sizes')
-    H, W = size
-    for stage, (stride, window) in enumerate(zip(strides, windows)):
-        if H % stride or W % stride:
-            raise ValueError(
-                f'input {H}x{W} is not a multiple of stage {stage + 1}\'s '
-                f'stride {stride}')
-        h, w = H // stride, W // stride
-        for side in (h, w):
-            if window < side and side % window:
-                raise ValueError(
-                    f'input {H}x{W}: stage {stage + 1} has a {h}x{w} token '
-                    f'map, which window {window} does not tile')
+from .mask_grid import as_size, describe, unit_grid
 
 
 @TRANSFORMS.register_module()
@@ -51,7 +31,10 @@ class MixMaskGenerator(BaseTransform):
         input_size: expected (H, W) (or side) of ``img``; checked when given.
         encoder_strides: strides of the encoder stages, to validate the
             unit and, with ``window_size``, the input size.
-        window_size: window side per stage, to validate the input size.
+        window_size: window side per stage, to validate the input size in
+            the pipeline. Optional: :class:`MixMIMEncoder` checks its own
+            windows and strides on every mixed batch, so the configs leave
+            both out.
     """
 
     def __init__(self,
@@ -81,30 +64,21 @@ class MixMaskGenerator(BaseTransform):
         self.mask_patch_size = mask_patch_size
         self.mask_ratio = mask_ratio
         self.ratio_range = ratio_range
-        if isinstance(input_size, int):
-            input_size = (input_size, input_size)
-        self.input_size = tuple(input_size) if input_size else None
+        self.input_size = as_size(input_size)
         self.encoder_strides = tuple(encoder_strides or ())
         self.window_size = tuple(window_size) if window_size else None
         if self.input_size is not None:
             self._check_size(self.input_size)
 
     def _check_size(self, size: Tuple[int, int]) -> Tuple[int, int]:
-        H, W = size
-        unit = self.mask_patch_size
-        if self.input_size is not None and tuple(size) != self.input_size:
-            raise ValueError(f'image is {H}x{W}, expected input_size '
-                             f'{self.input_size[0]}x{self.input_size[1]}')
-        if H % unit or W % unit:
-            raise ValueError(
-                f'image size {H}x{W} is not a multiple of mask_patch_size '
-                f'{unit}: the mix-mask grid would not cover it')
+        grid = unit_grid(size, self.mask_patch_size, 'mask_patch_size',
+                         'mix-mask grid', self.input_size)
         if self.window_size is not None:
             check_stage_windows(size, self.encoder_strides, self.window_size)
-        grid = (H // unit, W // unit)
         if grid[0] * grid[1] < 2:
-            raise ValueError(f'image {H}x{W} has a single {unit}-pixel unit: '
-                             'nothing to mix')
+            raise ValueError(f'image {size[0]}x{size[1]} has a single '
+                             f'{self.mask_patch_size}-pixel unit: nothing '
+                             'to mix')
         return grid
 
     def _ratio(self) -> float:
@@ -122,9 +96,5 @@ class MixMaskGenerator(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}('
-                f'mask_patch_size={self.mask_patch_size}, '
-                f'mask_ratio={self.mask_ratio}, '
-                f'ratio_range={self.ratio_range}, '
-                f'input_size={self.input_size}, '
-                f'window_size={self.window_size})')
+        return describe(self, 'mask_patch_size', 'mask_ratio', 'ratio_range',
+                        'input_size', 'window_size')

@@ -6,6 +6,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mixmim_plugin.registry import TRANSFORMS
+from .mask_grid import as_size, describe, unit_grid
 
 # ``floor(n * (1 - ratio))`` is taken with this tolerance, so that a product
 # such as 10 * (1 - 0.9) = 0.9999999999999998 counts as 1, not 0.
@@ -85,22 +86,13 @@ class DropPositionMask(BaseTransform):
         self.patch_size = patch_size
         self.mask_ratio = mask_ratio
         self.pos_mask_ratio = pos_mask_ratio
-        if isinstance(input_size, int):
-            input_size = (input_size, input_size)
-        self.input_size = tuple(input_size) if input_size else None
+        self.input_size = as_size(input_size)
         if self.input_size is not None:
             self._counts(self._grid(self.input_size))
 
     def _grid(self, size: Tuple[int, int]) -> Tuple[int, int]:
-        H, W = size
-        if self.input_size is not None and tuple(size) != self.input_size:
-            raise ValueError(f'image is {H}x{W}, expected input_size '
-                             f'{self.input_size[0]}x{self.input_size[1]}')
-        if H % self.patch_size or W % self.patch_size:
-            raise ValueError(
-                f'image size {H}x{W} is not a multiple of patch_size '
-                f'{self.patch_size}: the patch grid would not cover it')
-        return H // self.patch_size, W // self.patch_size
+        return unit_grid(size, self.patch_size, 'patch_size', 'patch grid',
+                         self.input_size)
 
     def _counts(self, grid: Tuple[int, int]) -> Tuple[int, int]:
         try:
@@ -123,8 +115,5 @@ class DropPositionMask(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}('
-                f'patch_size={self.patch_size}, '
-                f'mask_ratio={self.mask_ratio}, '
-                f'pos_mask_ratio={self.pos_mask_ratio}, '
-                f'input_size={self.input_size})')
+        return describe(self, 'patch_size', 'mask_ratio', 'pos_mask_ratio',
+                        'input_size')

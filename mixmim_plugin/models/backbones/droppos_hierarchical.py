@@ -8,8 +8,7 @@ from torch import Tensor, nn
 
 from mixmim_plugin.registry import MODELS
 from ..utils.checked_load import LoadSpec, pretrained_cfg
-from ..utils.token_layout import Size
-from .droppos_vit import split_masks, visible_positions
+from ..utils.masks import Size, split_masks, upsample_mask, visible_positions
 from .mixmim_encoder import MixMIMEncoder
 
 
@@ -103,6 +102,11 @@ class DropPosMixMIM(MixMIMEncoder):
         self.mask_pos_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
         self.unit = self.patch_size * 2**(self.num_stages - 1)
 
+    @property
+    def position_grid(self) -> Size:
+        """(h, w) grid of last-stage units: the positions to reconstruct."""
+        return self.output_grid
+
     def load_spec(self) -> LoadSpec:
         """:class:`MixMIMEncoder`'s, and the pretraining-only tokens
         (dropped from backbone-only checkpoints) are fresh too."""
@@ -134,8 +138,8 @@ class DropPosMixMIM(MixMIMEncoder):
         """
         tokens, hw = self.patch_embed(shuffle_units(x, origin, self.unit))
         hw = tuple(hw)
-        masked = self.groups_at(patch_mask, hw).flatten(1).unsqueeze(-1)
-        keep = ~self.groups_at(patch_mask | pos_mask, hw).flatten(1)
+        masked = upsample_mask(patch_mask, hw).flatten(1).unsqueeze(-1)
+        keep = ~upsample_mask(patch_mask | pos_mask, hw).flatten(1)
         tokens = torch.where(masked, self.mask_token.to(tokens.dtype), tokens)
         pos = torch.where(
             keep.unsqueeze(-1), self.pos_embed(hw), self.mask_pos_token)

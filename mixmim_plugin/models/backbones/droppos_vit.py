@@ -1,7 +1,7 @@
 """DropPos's ViT encoder: encodes the visible patches only, some of them
 without their position embedding."""
 from dataclasses import replace
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -10,47 +10,9 @@ from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor, nn
 
 from mixmim_plugin.registry import MODELS
-from ..utils.checked_load import LoadSpec, check_pretrained
-from .mixmim_vit import VIT_LOAD_SPEC
-
-
-def split_masks(patch_mask: Tensor, pos_mask: Tensor,
-                grid: Tuple[int, int]) -> Tuple[Tensor, Tensor, int]:
-    """Check DropPos masks against a patch grid and flatten them.
-
-    Args:
-        patch_mask: (B, h, w) bool, True where a patch is removed.
-        pos_mask: (B, h, w) bool, True where a visible patch loses its
-            position.
-        grid: the encoder's (h, w) patch grid.
-
-    Returns:
-        ``visible`` (B, L) bool, ``dropped`` (B, L) bool and the number of
-        visible patches per sample.
-    """
-    if patch_mask.shape != pos_mask.shape:
-        raise ValueError(f'patch_mask {tuple(patch_mask.shape)} and pos_mask '
-                         f'{tuple(pos_mask.shape)} differ in shape')
-    if tuple(patch_mask.shape[1:]) != tuple(grid):
-        raise ValueError(
-            f'the masks are drawn on a {tuple(patch_mask.shape[1:])} grid, '
-            f'the encoder has a {tuple(grid)} patch grid: set the mask '
-            "transform's patch_size to the encoder's position unit")
-    visible = ~patch_mask.flatten(1).bool()
-    dropped = pos_mask.flatten(1).bool()
-    if (dropped & ~visible).any():
-        raise ValueError('pos_mask drops the position of a removed patch')
-    counts = visible.sum(1)
-    if (counts != counts[0]).any():
-        raise ValueError('every sample must keep the same number of '
-                         f'patches, got {counts.tolist()}')
-    return visible, dropped, int(counts[0])
-
-
-def visible_positions(visible: Tensor, num: int) -> Tensor:
-    """(B, n) raster indices of the ``num`` True entries of each row of a
-    (B, L) bool mask, ascending."""
-    return visible.nonzero()[:, 1].view(visible.shape[0], num)
+from ..utils.attention import use_plugin_attention
+from ..utils.checked_load import VIT_LOAD_SPEC, LoadSpec, check_pretrained
+from ..utils.masks import split_masks, visible_positions
 
 
 @MODELS.register_module()
@@ -68,14 +30,9 @@ class DropPosViT(MAEViT):
 
     ``forward`` encodes whole images like mmpretrain's ViT (``out_type``).
 
-    Args:
-        arch: mmpretrain's ViT archs (``'b'``, ``'l'``, ...), ``'tiny'``
-            (64 wide, 4 layers, for tests and demos) or a dict.
-        img_size: input size; the position grid must be square.
-        patch_size: patch side.
-        out_indices, drop_rate, drop_path_rate, norm_cfg, out_type,
-        interpolate_mode, patch_cfg, layer_cfgs, init_cfg: as
-            :class:`mmpretrain.models.VisionTransformer`.
+    Arguments are :class:`MAEViT`'s (its ``mask_ratio`` is unused: the masks
+    come from the pipeline); ``arch`` also takes ``'tiny'`` (64 wide, 4
+    layers, for tests and demos). The position grid must be square.
     """
     arch_zoo = {
         **MAEViT.arch_zoo,
@@ -88,38 +45,24 @@ class DropPosViT(MAEViT):
             }),
     }
 
-    def __init__(self,
-                 arch: Union[str, dict] = 'b',
-                 img_size: int = 224,
-                 patch_size: int = 16,
-                 out_indices: Union[Sequence, int] = -1,
-                 drop_rate: float = 0.,
-                 drop_path_rate: float = 0.,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
-                 out_type: str = 'raw',
-                 interpolate_mode: str = 'bicubic',
-                 patch_cfg: dict = dict(),
-                 layer_cfgs: dict = dict(),
-                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        super().__init__(
-            arch=arch,
-            img_size=img_size,
-            patch_size=patch_size,
-            out_indices=out_indices,
-            drop_rate=drop_rate,
-            drop_path_rate=drop_path_rate,
-            norm_cfg=norm_cfg,
-            final_norm=True,
-            out_type=out_type,
-            interpolate_mode=interpolate_mode,
-            patch_cfg=patch_cfg,
-            layer_cfgs=layer_cfgs,
-            init_cfg=init_cfg)
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
         h, w = self.patch_resolution
         if h != w:
             raise ValueError(f'DropPosViT needs a square patch grid for its '
                              f'sin-cos position embedding, got {h}x{w}')
         self.mask_pos_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
+        use_plugin_attention(self.layers)
+
+    @property
+    def output_channels(self) -> int:
+        """Channels of the encoded tokens."""
+        return self.embed_dims
+
+    @property
+    def position_grid(self) -> Tuple[int, int]:
+        """(h, w) patch grid: the positions to reconstruct."""
+        return tuple(self.patch_resolution)
 
     def load_spec(self) -> LoadSpec:
         """The ViT's (:data:`VIT_LOAD_SPEC`), and the pretraining-only

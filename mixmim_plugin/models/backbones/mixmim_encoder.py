@@ -3,8 +3,9 @@ windows, usable for MixMIM pretraining (masked self-attention on mixed
 images), image classification and dense prediction (mmdet / mmseg).
 
 The state-dict layout is mmpretrain's ``MixMIMTransformer`` layout (minus the
-recomputable ``relative_position_index`` buffers), so mmpretrain checkpoints
-load after dropping those keys; see :mod:`mixmim_plugin.models.converters`.
+recomputable ``relative_position_index`` buffers, which the attention drops
+when it loads), so mmpretrain checkpoints load as they are; the authors'
+layout converts with :mod:`mixmim_plugin.converters`.
 """
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -23,8 +24,10 @@ from torch.utils.checkpoint import checkpoint
 
 from mixmim_plugin.registry import MODELS
 from ..utils.checked_load import LoadSpec, check_pretrained, no_weights_error
-from ..utils.token_layout import Layout, Size, build_layout
-from ..utils.window_attention import WindowMSA
+from ..utils.init import init_linear_and_norm
+from ..utils.masks import Size, check_mix_units, upsample_mask
+from ..utils.token_layout import Layout, build_layout, check_stage_windows
+from ..utils.window_attention import LayoutMSA
 
 OUT_TYPES = ('avg_featmap', 'featmap', 'raw')
 
@@ -57,7 +60,7 @@ class MixMIMBlock(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.ln1 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.attn = WindowMSA(
+        self.attn = LayoutMSA(
             embed_dims,
             num_heads,
             window,
@@ -101,7 +104,12 @@ class MixMIMStage(BaseModule):
             window (ViTDet-style propagation for large dense-prediction
             inputs; their relative position bias is resized to the map).
         block_cfg: other :class:`MixMIMBlock` arguments.
+
+    Attributes:
+        grouped: allow the source-grouped layout (:func:`build_layout`);
+            False forces masked windows (the same result, for checking).
     """
+    grouped = True
 
     def __init__(self,
                  embed_dims: int,
@@ -120,7 +128,6 @@ class MixMIMStage(BaseModule):
         if bad:
             raise ValueError(f'global_blocks {bad} out of range for a stage '
                              f'of {depth} blocks')
-        self.window = window
         self.block_windows = [
             None if i in global_blocks else window for i in range(depth)
         ]
@@ -141,8 +148,7 @@ class MixMIMStage(BaseModule):
     def forward(self,
                 x: Tensor,
                 hw: Size,
-                groups: Optional[Tensor] = None,
-                prefer_groups: bool = True
+                groups: Optional[Tensor] = None
                 ) -> Tuple[Tensor, Size, Tensor, Size]:
         """Run the stage.
 
@@ -151,16 +157,13 @@ class MixMIMStage(BaseModule):
             hw: (H, W).
             groups: (B, H, W) bool, True where a token comes from the partner
                 image; None when the input is not mixed.
-            prefer_groups: allow the source-grouped layout.
 
         Returns:
             (merged tokens, merged (H, W), stage output, stage (H, W)); the
             merged ones equal the output when there is no downsample.
         """
         layouts = {
-            window:
-            build_layout(
-                hw, x.shape[0], window, groups, prefer_groups=prefer_groups)
+            window: build_layout(hw, x.shape[0], window, groups, self.grouped)
             for window in set(self.block_windows)
         }
         tokens, current = x, None
@@ -225,29 +228,14 @@ class MixMIMEncoder(BaseBackbone):
         init_cfg: initialization config.
     """
     arch_zoo = {
-        **dict.fromkeys(['t', 'tiny'], {
-                            'embed_dims': 64,
-                            'depths': [1, 1, 3, 1],
-                            'num_heads': [2, 4, 8, 16]
-                        }),
-        **dict.fromkeys(
-            ['b', 'base'], {
-                'embed_dims': 128,
-                'depths': [2, 2, 18, 2],
-                'num_heads': [4, 8, 16, 32]
-            }),
-        **dict.fromkeys(
-            ['l', 'large'], {
-                'embed_dims': 192,
-                'depths': [2, 2, 18, 2],
-                'num_heads': [6, 12, 24, 48]
-            }),
-        **dict.fromkeys(
-            ['h', 'huge'], {
-                'embed_dims': 352,
-                'depths': [2, 2, 18, 2],
-                'num_heads': [11, 22, 44, 88]
-            }),
+        alias: dict(embed_dims=width, depths=depths, num_heads=heads)
+        for aliases, width, depths, heads in (
+            (('t', 'tiny'), 64, [1, 1, 3, 1], [2, 4, 8, 16]),
+            (('b', 'base'), 128, [2, 2, 18, 2], [4, 8, 16, 32]),
+            (('l', 'large'), 192, [2, 2, 18, 2], [6, 12, 24, 48]),
+            (('h', 'huge'), 352, [2, 2, 18, 2], [11, 22, 44, 88]),
+        )
+        for alias in aliases
     }
 
     def __init__(self,
@@ -357,6 +345,22 @@ class MixMIMEncoder(BaseBackbone):
                     build_norm_layer(norm_cfg, self.num_features[i])[1])
         self._freeze_stages()
 
+    @property
+    def output_channels(self) -> int:
+        """Channels of the last stage (the tokens of ``forward_mixed``)."""
+        return self.num_features[-1]
+
+    @property
+    def stage_strides(self) -> List[int]:
+        """Pixels per token side of each stage."""
+        return [self.patch_size * 2**i for i in range(self.num_stages)]
+
+    @property
+    def output_grid(self) -> Size:
+        """(h, w) of the last stage at ``img_size``."""
+        down = 2**(self.num_stages - 1)
+        return tuple(side // down for side in self.patch_resolution)
+
     # ------------------------------------------------------------------ setup
     def _arch_settings(self, arch: Union[str, dict]) -> Dict:
         if isinstance(arch, str):
@@ -402,9 +406,9 @@ class MixMIMEncoder(BaseBackbone):
         super().init_weights()
         if pretrained:
             return
-        self.apply(_init_linear_and_norm)
+        self.apply(init_linear_and_norm)
         for module in self.modules():
-            if isinstance(module, WindowMSA):
+            if isinstance(module, LayoutMSA):
                 module.init_weights()
         if self.mix_embeds is not None:
             for embed in self.mix_embeds:
@@ -438,7 +442,7 @@ class MixMIMEncoder(BaseBackbone):
         layout: a position embedding of another grid is resized
         (bicubic), and a checkpoint holding none of the encoder's weights is
         an error (a wrong ``prefix`` or another model), not a silent no-op.
-        Relative position tables are handled by :class:`WindowMSA`."""
+        Relative position tables are handled by :class:`LayoutMSA`."""
         own = [prefix + k for k in self.state_dict()]
         if not any(k in state_dict for k in own):
             raise no_weights_error(type(self).__name__, own, state_dict)
@@ -495,10 +499,7 @@ class MixMIMEncoder(BaseBackbone):
             hw = hw_next
         return tuple(outs)
 
-    def forward_mixed(self,
-                      x: Tensor,
-                      mix_mask: Tensor,
-                      prefer_groups: bool = True) -> Tensor:
+    def forward_mixed(self, x: Tensor, mix_mask: Tensor) -> Tensor:
         """Encode mixed images with masked self-attention.
 
         Args:
@@ -506,19 +507,18 @@ class MixMIMEncoder(BaseBackbone):
             mix_mask: (B, h, w) bool on the mix-unit grid, True where the
                 unit comes from the partner image. Each unit must cover an
                 integer number of tokens at every stage.
-            prefer_groups: allow the source-grouped attention fast path; False
-                forces masked window attention (same result, for checking).
 
         Returns:
             (B, h_out * w_out, C) normalized last-stage tokens.
         """
-        return self.encode(*self.embed(x), mix_mask, prefer_groups)
+        check_mix_units(x, mix_mask, self.output_stride, type(self).__name__)
+        check_stage_windows(x.shape[-2:], self.stage_strides, self.window_size)
+        return self.encode(*self.embed(x), mix_mask)
 
     def encode(self,
                x: Tensor,
                hw: Size,
-               mix_mask: Optional[Tensor] = None,
-               prefer_groups: bool = True) -> Tensor:
+               mix_mask: Optional[Tensor] = None) -> Tensor:
         """Run the stages and the final norm on embedded tokens.
 
         Args:
@@ -526,7 +526,6 @@ class MixMIMEncoder(BaseBackbone):
             hw: (H, W) of the token map.
             mix_mask: (B, h, w) bool unit mask of mixed inputs (masked
                 attention and/or mix embeddings, as configured), or None.
-            prefer_groups: see :meth:`forward_mixed`.
 
         Returns:
             (B, L_last, C_last) normalized last-stage tokens.
@@ -534,27 +533,14 @@ class MixMIMEncoder(BaseBackbone):
         for i, stage in enumerate(self.layers):
             groups = None
             if mix_mask is not None:
-                groups = self.groups_at(mix_mask, hw)
+                groups = upsample_mask(mix_mask, hw)
                 if self.mix_embeds is not None:
                     embed = self.mix_embeds[i].to(x.dtype)
                     x = x + embed[groups.flatten(1).long()]
                 if not self.masked_attn:
                     groups = None
-            x, hw, _, _ = stage(x, hw, groups, prefer_groups)
+            x, hw, _, _ = stage(x, hw, groups)
         return self.norm(x)
-
-    @staticmethod
-    def groups_at(mix_mask: Tensor, hw: Size) -> Tensor:
-        """Nearest upsampling of the (B, h, w) unit mask to a (H, W) map."""
-        B, h, w = mix_mask.shape
-        H, W = hw
-        if H % h or W % w:
-            raise ValueError(
-                f'the mix-mask grid {h}x{w} does not divide the {H}x{W} token '
-                'map of a stage: the mask unit must be a multiple of the '
-                'encoder stride (32 for MixMIM)')
-        return mix_mask.bool().repeat_interleave(H // h, 1).repeat_interleave(
-            W // w, 2)
 
     def _format(self, index: int, x: Tensor, hw: Size) -> Tensor:
         norm = self.norm if index == self.num_stages - 1 else getattr(
@@ -590,15 +576,3 @@ class MixMIMEncoder(BaseBackbone):
                 return sum(self.depths[:stage]) + int(parts[3]) + 1, num_layers
             return sum(self.depths[:stage + 1]), num_layers
         return num_layers - 2, num_layers
-
-
-def _init_linear_and_norm(module: nn.Module) -> None:
-    """Xavier-uniform linears with zero bias, unit LayerNorms (as the
-    authors' and mmpretrain's MixMIM pretraining)."""
-    if isinstance(module, nn.Linear):
-        nn.init.xavier_uniform_(module.weight)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)

@@ -6,24 +6,23 @@ The parameters and state-dict layout are the parent's, so mmpretrain Swin
 checkpoints load and fine-tuning / detection use the normal ``forward``.
 """
 from dataclasses import dataclass, replace
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.backbones import SwinTransformer
 from mmpretrain.models.backbones.swin_transformer import (SwinBlock,
                                                           SwinBlockSequence)
-from mmpretrain.models.utils import (ShiftWindowMSA, WindowMSA,
-                                     resize_pos_embed, to_2tuple)
+from mmpretrain.models.utils import ShiftWindowMSA, WindowMSA, resize_pos_embed
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from mixmim_plugin.registry import MODELS
+from ..utils.attention import attend, default_backend
 from ..utils.checked_load import LoadSpec, check_pretrained, swin_load_spec
-from ..utils.window_attention import attention
-from .mixmim_vit import token_groups
-
-Size = Tuple[int, int]
+from ..utils.masks import (Size, check_mix_units, same_source_pairs,
+                           upsample_mask)
+from ..utils.protocols import square_stride
 
 
 @dataclass
@@ -63,19 +62,18 @@ def shift_plan(groups: Tensor, window: int, shift: int,
         labels = torch.roll(labels, (-shift, -shift), (1, 2))
     labels = ShiftWindowMSA.window_partition(labels.unsqueeze(-1), window)
     labels = labels.reshape(-1, window * window)  # B * nW, N
-    allowed = labels.unsqueeze(-1) == labels.unsqueeze(-2)
     # padding is zeros after the norm: keys made of qkv biases only, the
     # same for every image; attendable as in the parent's forward
-    allowed |= (labels == -1).unsqueeze(-2)
+    allowed = same_source_pairs(labels, attend_padding=True)
     region = ShiftWindowMSA.get_attn_mask((Hp, Wp), window, shift,
                                           groups.device)
     if region is not None:  # nW, N, N; -100 across regions, 0 within
-        allowed &= (region == 0).repeat(B, 1, 1)
-    return ShiftPlan((H, W), (Hp, Wp), window, shift, allowed.unsqueeze(1))
+        allowed &= (region == 0).repeat(B, 1, 1).unsqueeze(1)
+    return ShiftPlan((H, W), (Hp, Wp), window, shift, allowed)
 
 
-def masked_window_attention(w_msa: WindowMSA, x: Tensor,
-                            allowed: Tensor) -> Tensor:
+def masked_window_attention(w_msa: WindowMSA, x: Tensor, allowed: Tensor,
+                            policy: str) -> Tensor:
     """The parent's window attention with relative position bias and an
     allowed-pairs mask folded in as ``-inf``.
 
@@ -83,6 +81,7 @@ def masked_window_attention(w_msa: WindowMSA, x: Tensor,
         w_msa: the block's window attention (its parameters are used).
         x: (B * nW, N, C) window tokens.
         allowed: (B * nW, 1, N, N) bool.
+        policy: the attention backend policy (:mod:`..utils.attention`).
     """
     Bw, N, C = x.shape
     heads = w_msa.num_heads
@@ -91,17 +90,15 @@ def masked_window_attention(w_msa: WindowMSA, x: Tensor,
     bias = torch.index_select(w_msa.relative_position_bias_table, 0,
                               w_msa.relative_position_index.view(-1))
     bias = bias.view(1, N, N, heads).permute(0, 3, 1, 2).to(q.dtype)
-    bias = bias.masked_fill(~allowed, float('-inf'))
-    default_scale = (C // heads)**-0.5
-    extra = {} if w_msa.scale == default_scale else dict(scale=w_msa.scale)
+    scale = None if w_msa.scale == (C // heads)**-0.5 else w_msa.scale
     drop = w_msa.attn_drop.p if w_msa.training else 0.
-    out = attention(q, k, v, bias, drop, **extra)
+    out = attend(q, k, v, bias, allowed, drop, scale, policy)
     out = out.transpose(1, 2).reshape(Bw, N, C)
     return w_msa.proj_drop(w_msa.proj(out))
 
 
-def masked_shift_window_msa(msa: ShiftWindowMSA, x: Tensor,
-                            plan: ShiftPlan) -> Tensor:
+def masked_shift_window_msa(msa: ShiftWindowMSA, x: Tensor, plan: ShiftPlan,
+                            policy: str) -> Tensor:
     """``ShiftWindowMSA.forward`` with the plan's mask: (B, H * W, C) normed
     tokens -> (B, H * W, C) attention branch (after its drop path)."""
     B, _, C = x.shape
@@ -111,33 +108,26 @@ def masked_shift_window_msa(msa: ShiftWindowMSA, x: Tensor,
     if shift:
         x = torch.roll(x, (-shift, -shift), (1, 2))
     windows = msa.window_partition(x, window).view(-1, window * window, C)
-    windows = masked_window_attention(msa.w_msa, windows, plan.allowed)
+    windows = masked_window_attention(msa.w_msa, windows, plan.allowed, policy)
     x = msa.window_reverse(windows.view(-1, window, window, C), Hp, Wp, window)
     if shift:
         x = torch.roll(x, (shift, shift), (1, 2))
     return msa.drop(x[:, :H, :W].reshape(B, H * W, C))
 
 
-def masked_swin_block(block: SwinBlock, x: Tensor, plan: ShiftPlan) -> Tensor:
+def masked_swin_block(block: SwinBlock, x: Tensor, plan: ShiftPlan,
+                      policy: str) -> Tensor:
     """``SwinBlock.forward`` with masked attention; (B, L, C) -> (B, L, C).
     Honours the block's gradient checkpointing."""
 
     def inner(x: Tensor) -> Tensor:
-        x = x + masked_shift_window_msa(block.attn, block.norm1(x), plan)
+        x = x + masked_shift_window_msa(block.attn, block.norm1(x), plan,
+                                        policy)
         return block.ffn(block.norm2(x), identity=x)
 
     if block.with_cp and x.requires_grad:
         return checkpoint(inner, x, use_reentrant=False)
     return inner(x)
-
-
-def _stride_of(kernel: Sequence[int], stride: Sequence[int], what: str) -> int:
-    kernel, stride = to_2tuple(kernel), to_2tuple(stride)
-    if kernel != stride or stride[0] != stride[1]:
-        raise ValueError(
-            f'forward_mixed needs square, non-overlapping {what}; got kernel '
-            f'{kernel} and stride {stride}: a token would mix both images')
-    return stride[0]
 
 
 @MODELS.register_module()
@@ -172,7 +162,14 @@ class MixMIMSwin(SwinTransformer):
     reproduces ``forward`` exactly.
 
     Gradient checkpointing (``with_cp``) applies to ``forward_mixed`` too.
+    The masked attention follows the ``attn_backend`` policy
+    (:mod:`mixmim_plugin.models.utils.attention`); ``forward`` is the
+    parent's.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.attn_backend = default_backend()
 
     def load_spec(self) -> LoadSpec:
         """The Swin layout's (:func:`swin_load_spec`), with the legacy keys
@@ -188,15 +185,27 @@ class MixMIMSwin(SwinTransformer):
         super().init_weights()
 
     @property
+    def output_channels(self) -> int:
+        """Channels of the last stage (the tokens of :meth:`forward_mixed`)."""
+        return self.num_features[-1]
+
+    @property
+    def output_grid(self) -> Size:
+        """(h, w) of the last stage at the built ``img_size``."""
+        stem = self.patch_embed.projection.stride[0]
+        down = self.output_stride // stem
+        return tuple(side // down for side in self.patch_resolution)
+
+    @property
     def output_stride(self) -> int:
         """Pixels per last-stage token side."""
         conv = self.patch_embed.projection
-        stride = _stride_of(conv.kernel_size, conv.stride, 'patches')
+        stride = square_stride(conv.kernel_size, conv.stride, 'patches')
         for stage in self.stages:
             if stage.downsample is not None:
                 sampler = stage.downsample.sampler
-                stride *= _stride_of(sampler.kernel_size, sampler.stride,
-                                     'patch merging')
+                stride *= square_stride(sampler.kernel_size, sampler.stride,
+                                        'patch merging')
         return stride
 
     def forward_mixed(self, x: Tensor, mix_mask: Tensor) -> Tensor:
@@ -217,7 +226,7 @@ class MixMIMSwin(SwinTransformer):
             raise ValueError(
                 f'forward_mixed returns the last stage ({last}) through its '
                 f'norm, but out_indices {self.out_indices} builds none')
-        token_groups(x, mix_mask, self.output_stride, type(self).__name__)
+        check_mix_units(x, mix_mask, self.output_stride, type(self).__name__)
         x, hw = self.patch_embed(x)
         if self.use_abs_pos_embed:
             x = x + resize_pos_embed(
@@ -225,13 +234,12 @@ class MixMIMSwin(SwinTransformer):
                 self.interpolate_mode, self.num_extra_tokens)
         x = self.drop_after_pos(x)
         for stage in self.stages:
-            x = self._masked_stage(stage, x, _upsample(mix_mask, hw))
+            x = self._masked_stage(stage, x, upsample_mask(mix_mask, hw))
             if stage.downsample is not None:
                 x, hw = stage.downsample(x, hw)
         return getattr(self, f'norm{last}')(x)
 
-    @staticmethod
-    def _masked_stage(stage: SwinBlockSequence, x: Tensor,
+    def _masked_stage(self, stage: SwinBlockSequence, x: Tensor,
                       groups: Tensor) -> Tensor:
         """The blocks of a stage on (B, H * W, C) tokens with a (B, H, W)
         source map; one plan per (window, shift) kind of block."""
@@ -241,7 +249,7 @@ class MixMIMSwin(SwinTransformer):
             key = (msa.window_size, msa.shift_size, msa.pad_small_map)
             if key not in plans:
                 plans[key] = shift_plan(groups, *key)
-            x = masked_swin_block(block, x, plans[key])
+            x = masked_swin_block(block, x, plans[key], self.attn_backend)
         return x
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args,
@@ -261,10 +269,3 @@ class MixMIMSwin(SwinTransformer):
                 del state_dict[key]
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       *args, **kwargs)
-
-
-def _upsample(mix_mask: Tensor, hw: Size) -> Tensor:
-    """Nearest upsampling of a validated (B, h, w) unit mask to (B, H, W)."""
-    h, w = mix_mask.shape[1:]
-    rows = mix_mask.bool().repeat_interleave(hw[0] // h, 1)
-    return rows.repeat_interleave(hw[1] // w, 2)

@@ -8,52 +8,15 @@ ViT checkpoints load and fine-tuning uses the normal ``forward``.
 from typing import Dict, List, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor
 
 from mixmim_plugin.registry import MODELS
-from ..utils.checked_load import LoadSpec, check_pretrained
-from ..utils.window_attention import attention
-
-# mmpretrain's ViT: the norm after ``avg_featmap`` pooling (``ln2``) is not
-# in a pretraining checkpoint; ``pos_embed`` is resized to the patch grid
-VIT_LOAD_SPEC = LoadSpec(fresh=('ln2.*', ), resized=('pos_embed', ))
-
-
-def token_groups(x: Tensor, mix_mask: Tensor, stride: int,
-                 owner: str) -> Tensor:
-    """Validate a mixed batch and upsample its unit mask to the token grid.
-
-    Args:
-        x: (B, C, H, W) mixed images.
-        mix_mask: (B, h, w) bool, True where a unit shows the partner image.
-        stride: pixels per token side; every unit must cover whole tokens.
-        owner: the encoder's name, for the error messages.
-
-    Returns:
-        (B, H / stride, W / stride) bool.
-    """
-    B, _, H, W = x.shape
-    if mix_mask.dim() != 3 or mix_mask.shape[0] != B:
-        raise ValueError(f'{owner}: mix_mask must be (B, h, w) with B={B}, '
-                         f'got {tuple(mix_mask.shape)}')
-    if H % stride or W % stride:
-        raise ValueError(f'{owner}: input {H}x{W} is not a multiple of the '
-                         f'encoder stride {stride}')
-    h, w = mix_mask.shape[1:]
-    if H % h or W % w:
-        raise ValueError(f'{owner}: the {h}x{w} mix-mask grid does not '
-                         f'divide the {H}x{W} input into whole units')
-    uh, uw = H // h, W // w
-    if uh % stride or uw % stride:
-        raise ValueError(
-            f'{owner}: mix units of {uh}x{uw} px ({h}x{w} grid on {H}x{W}) '
-            f'are not a multiple of the encoder stride {stride}: a token '
-            'would hold pixels of both images')
-    rows = mix_mask.bool().repeat_interleave(uh // stride, 1)
-    return rows.repeat_interleave(uw // stride, 2)
+from ..utils.attention import use_plugin_attention
+from ..utils.checked_load import VIT_LOAD_SPEC, LoadSpec, check_pretrained
+from ..utils.masks import check_mix_units, upsample_mask
+from ..utils.protocols import square_stride
 
 
 @MODELS.register_module()
@@ -75,18 +38,15 @@ class MixMIMViT(VisionTransformer):
     only, so no token ever links the two images. Every patch token thus sees
     one class token, as in ``forward``; both copies are dropped at the end.
 
-    The layers' attention goes through the plugin's
-    :func:`~mixmim_plugin.models.utils.window_attention.attention` (SDPA,
-    except a low-precision materialization in CPU bf16/fp16 training).
-    mmpretrain's ViT has no gradient checkpointing, so neither has this.
+    The layers' attention is the plugin's
+    :class:`~mixmim_plugin.models.utils.attention.Attention` (its backend
+    policy). mmpretrain's ViT has no gradient checkpointing, so neither has
+    this.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        sdpa = F.scaled_dot_product_attention
-        for layer in self.layers:
-            if layer.attn.scaled_dot_product_attention is sdpa:
-                layer.attn.scaled_dot_product_attention = attention
+        use_plugin_attention(self.layers)
 
     def load_spec(self) -> LoadSpec:
         """See :data:`VIT_LOAD_SPEC`."""
@@ -97,15 +57,20 @@ class MixMIMViT(VisionTransformer):
         super().init_weights()
 
     @property
+    def output_channels(self) -> int:
+        """Channels of the tokens of :meth:`forward_mixed`."""
+        return self.embed_dims
+
+    @property
+    def output_grid(self) -> Tuple[int, int]:
+        """(h, w) patch grid at ``img_size``."""
+        return tuple(self.patch_resolution)
+
+    @property
     def output_stride(self) -> int:
         """Pixels per output token side (the patch size)."""
         conv = self.patch_embed.projection
-        if conv.kernel_size != conv.stride or conv.stride[0] != conv.stride[1]:
-            raise ValueError(
-                'forward_mixed needs square, non-overlapping patches; the '
-                f'patch embedding has kernel {conv.kernel_size} and stride '
-                f'{conv.stride}')
-        return conv.stride[0]
+        return square_stride(conv.kernel_size, conv.stride, 'patches')
 
     def forward_mixed(self, x: Tensor, mix_mask: Tensor) -> Tensor:
         """Encode mixed images with per-source attention.
@@ -119,9 +84,9 @@ class MixMIMViT(VisionTransformer):
             (B, (H / p) * (W / p), C) patch tokens in raster order, after
             the final norm (p: patch size).
         """
-        groups = token_groups(x, mix_mask, self.output_stride,
-                              type(self).__name__).flatten(1)
+        check_mix_units(x, mix_mask, self.output_stride, type(self).__name__)
         tokens, hw = self.patch_embed(x)
+        groups = upsample_mask(mix_mask, hw).flatten(1)
         pos = resize_pos_embed(
             self.pos_embed,
             self.patch_resolution,

@@ -8,6 +8,27 @@ from torch import Tensor
 from mixmim_plugin.registry import MODELS
 
 
+def patches_to_image(head: MAEPretrainHead, pred: Tensor,
+                     images: Tensor) -> Tensor:
+    """(B, L, p*p*C) pixel predictions of an MAE-style head -> (B, C, H, W)
+    in ``images``' space, un-doing the per-patch normalization of
+    ``images``' patches when the head uses norm-pix targets.
+
+    ``images`` are the (B, C, H, W) images the predictions are of (their
+    patch statistics de-normalize the prediction); H and W need not be
+    equal.
+    """
+    if head.norm_pix:
+        target = head.patchify(images)
+        mean = target.mean(dim=-1, keepdim=True)
+        std = (target.var(dim=-1, keepdim=True) + 1.e-6)**.5
+        pred = pred * std + mean
+    B, C, H, W = images.shape
+    p = head.patch_size
+    x = pred.reshape(B, H // p, W // p, p, p, C)
+    return x.permute(0, 5, 1, 3, 2, 4).reshape(B, C, H, W)
+
+
 @MODELS.register_module()
 class MixMIMDualHead(MAEPretrainHead):
     """Un-mix the two decoder copies and compare with the images.
@@ -38,6 +59,11 @@ class MixMIMDualHead(MAEPretrainHead):
             norm_pix=norm_pix,
             patch_size=patch_size,
             in_channels=in_channels)
+
+    def to_image(self, pred: Tensor, images: Tensor) -> Tensor:
+        """One decoder copy (B, L, p*p*C) -> (B, C, H, W) pixels; see
+        :func:`patches_to_image`."""
+        return patches_to_image(self, pred, images)
 
     def unmix(self, pred: Tensor, mask: Tensor, partner: Tensor) -> Tensor:
         """(2B, L, D) decoder copies -> (B, L, D) prediction of each image.

@@ -2,12 +2,11 @@
 from typing import List, Optional, Union
 
 from mmcv.cnn import build_norm_layer
-from mmengine.model import BaseModule, ModuleList
-from mmpretrain.models.backbones.vision_transformer import \
-    TransformerEncoderLayer
+from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mixmim_plugin.registry import MODELS
+from ..utils.attention import transformer_layers
 
 
 @MODELS.register_module()
@@ -42,14 +41,8 @@ class DropPosDecoder(BaseModule):
                 f'num_positions must be at least 2, got {num_positions}')
         self.num_positions = num_positions
         self.decoder_embed = nn.Linear(in_channels, embed_dims)
-        self.decoder_blocks = ModuleList([
-            TransformerEncoderLayer(
-                embed_dims,
-                num_heads,
-                int(mlp_ratio * embed_dims),
-                qkv_bias=True,
-                norm_cfg=norm_cfg) for _ in range(depth)
-        ])
+        self.decoder_blocks = transformer_layers(depth, embed_dims, num_heads,
+                                                 mlp_ratio, norm_cfg)
         self.decoder_norm = build_norm_layer(norm_cfg, embed_dims)[1]
         self.decoder_pred = nn.Linear(embed_dims, num_positions)
 

@@ -4,14 +4,13 @@ from typing import Optional
 
 import torch
 from mmcv.cnn import build_norm_layer
-from mmengine.model import BaseModule, ModuleList
-from mmpretrain.models.backbones.vision_transformer import \
-    TransformerEncoderLayer
+from mmengine.model import BaseModule
 from mmpretrain.models.utils import build_2d_sincos_position_embedding
 from torch import Tensor, nn
 
 from mixmim_plugin.registry import MODELS
-from ..utils.window_attention import attention
+from ..utils.attention import transformer_layers
+from ..utils.init import init_linear_and_norm
 
 
 @MODELS.register_module()
@@ -62,18 +61,10 @@ class MixMIMDualDecoder(BaseModule):
         self.register_buffer(
             'decoder_pos_embed',
             build_2d_sincos_position_embedding(side, decoder_embed_dim))
-        self.decoder_blocks = ModuleList([
-            TransformerEncoderLayer(
-                decoder_embed_dim,
-                decoder_num_heads,
-                int(mlp_ratio * decoder_embed_dim),
-                qkv_bias=True,
-                norm_cfg=norm_cfg) for _ in range(decoder_depth)
-        ])
-        for block in self.decoder_blocks:
-            # mmpretrain's attention calls this SDPA-compatible attribute;
-            # ours is SDPA except for CPU bf16/fp16 training, see there
-            block.attn.scaled_dot_product_attention = attention
+        self.decoder_blocks = transformer_layers(decoder_depth,
+                                                 decoder_embed_dim,
+                                                 decoder_num_heads, mlp_ratio,
+                                                 norm_cfg)
         self.decoder_norm = build_norm_layer(norm_cfg, decoder_embed_dim)[1]
         self.decoder_pred = nn.Linear(decoder_embed_dim,
                                       patch_size**2 * in_chans)
@@ -84,14 +75,7 @@ class MixMIMDualDecoder(BaseModule):
                 and self.init_cfg.get('type') == 'Pretrained'):
             return
         nn.init.normal_(self.mask_token, std=.02)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        self.apply(init_linear_and_norm)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """Decode both copies.

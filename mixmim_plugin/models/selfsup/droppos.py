@@ -1,14 +1,30 @@
 """DropPos pretraining: reconstruct the dropped positions of visible
 patches, optionally together with MAE's pixel reconstruction."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
-import numpy as np
 import torch
 from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from mixmim_plugin.registry import MODELS
+from ..utils.masks import stack_masks
+from ..utils.protocols import DropPosEncoder, build_backbone, derive_sizes
+
+
+class PositionPrediction(NamedTuple):
+    """What one DropPos forward produces, for the loss and for inspection.
+
+    Attributes:
+        tokens: (B, num_extra_tokens + n, C) encoder output.
+        positions: (B, n) long, the true position of each visible patch.
+        logits: (B, n, N) position logits of the visible patches.
+        counted: (B, n) bool, the patch's position was dropped (scored).
+    """
+    tokens: Tensor
+    positions: Tensor
+    logits: Tensor
+    counted: Tensor
 
 
 @MODELS.register_module()
@@ -27,10 +43,14 @@ class DropPos(BaseSelfSupervisor):
     encoder output also reconstructs the removed patches' pixels; the total
     is ``pos_weight * loss_pos + loss_mae``.
 
+    The neck's ``in_channels`` / ``num_positions`` and the head's ``grid``
+    follow from the backbone (its output channels and position grid); a
+    config need not state them, and one that states them differently is an
+    error.
+
     Args:
-        backbone: :class:`DropPosViT`, :class:`DropPosMixMIM` or any module
-            with ``forward_droppos``, ``patch_similarity`` and
-            ``num_extra_tokens``.
+        backbone: a :class:`~mixmim_plugin.models.utils.protocols.
+            DropPosEncoder` (:class:`DropPosViT`, :class:`DropPosMixMIM`).
         neck: :class:`DropPosDecoder`.
         head: :class:`DropPosHead`.
         aux_neck: MAE pixel decoder for the multi-task variant.
@@ -50,20 +70,16 @@ class DropPos(BaseSelfSupervisor):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
-        if not hasattr(self.backbone, 'forward_droppos'):
-            raise TypeError(f'{type(self.backbone).__name__} has no '
-                            'forward_droppos(); it cannot drop positions')
-        if self.neck.num_positions != self.head.num_positions:
-            raise ValueError(
-                f'the neck predicts {self.neck.num_positions} positions, the '
-                f'head scores a {self.head.grid[0]}x{self.head.grid[1]} grid')
+        backbone = build_backbone(backbone, DropPosEncoder, 'DropPos')
+        h, w = backbone.position_grid
+        neck = derive_sizes(
+            neck,
+            'neck',
+            in_channels=backbone.output_channels,
+            num_positions=h * w)
+        head = derive_sizes(head, 'head', grid=(h, w))
+        super().__init__(backbone, neck, head, None, pretrained,
+                         data_preprocessor, init_cfg)
         if pos_weight <= 0:
             raise ValueError(f'pos_weight must be positive, got {pos_weight}')
         self.pos_weight = pos_weight
@@ -86,20 +102,37 @@ class DropPos(BaseSelfSupervisor):
              **kwargs) -> Dict[str, Tensor]:
         """Losses (``loss_pos``, ``loss_mae`` in the multi-task variant) and
         ``acc_pos`` for (B, 3, H, W) images."""
-        patch_mask, pos_mask = self.masks_from(data_samples, inputs.device)
+        patch_mask, pos_mask = stack_masks(data_samples,
+                                           ['patch_mask', 'pos_mask'],
+                                           'DropPositionMask', inputs.device)
         similarity = None
         if self.head.attentive:
             with torch.no_grad():
                 similarity = self.backbone.patch_similarity(inputs)
+        out = self.predict_positions(inputs, patch_mask, pos_mask)
+        losses = self.head.loss(out.logits, out.positions, out.counted,
+                                similarity)
+        losses['loss_pos'] = self.pos_weight * losses['loss_pos']
+        if self.with_mae:
+            losses['loss_mae'] = self.mae_loss(inputs, out.tokens, patch_mask)
+        return losses
+
+    def predict_positions(self, inputs: Tensor, patch_mask: Tensor,
+                          pos_mask: Tensor) -> PositionPrediction:
+        """Encode the visible patches and classify their positions: the
+        forward the loss and inspection share.
+
+        Args:
+            inputs: (B, 3, H, W) images.
+            patch_mask: (B, h, w) bool, True where a patch is removed.
+            pos_mask: (B, h, w) bool, True where a visible patch loses its
+                position.
+        """
         tokens, positions = self.backbone.forward_droppos(
             inputs, patch_mask, pos_mask)
         logits = self.neck(tokens)[:, self.backbone.num_extra_tokens:]
         counted = pos_mask.flatten(1).gather(1, positions)
-        losses = self.head.loss(logits, positions, counted, similarity)
-        losses['loss_pos'] = self.pos_weight * losses['loss_pos']
-        if self.with_mae:
-            losses['loss_mae'] = self.mae_loss(inputs, tokens, patch_mask)
-        return losses
+        return PositionPrediction(tokens, positions, logits, counted)
 
     def mae_loss(self, inputs: Tensor, tokens: Tensor,
                  patch_mask: Tensor) -> Tensor:
@@ -129,20 +162,3 @@ class DropPos(BaseSelfSupervisor):
         """
         order = torch.argsort(removed.int(), dim=1, stable=True)
         return torch.argsort(order, dim=1)
-
-    @staticmethod
-    def masks_from(data_samples: List[DataSample],
-                   device: torch.device) -> Tuple[Tensor, Tensor]:
-        """Stack the samples' ``patch_mask`` and ``pos_mask`` to two
-        (B, h, w) bool tensors."""
-        if not data_samples or not all('patch_mask' in s and 'pos_mask' in s
-                                       for s in data_samples):
-            raise KeyError(
-                "the data samples carry no 'patch_mask'/'pos_mask': add "
-                "dict(type='DropPositionMask') to the pipeline and "
-                "PackInputs(algorithm_keys=['patch_mask', 'pos_mask'])")
-        masks = []
-        for key in ('patch_mask', 'pos_mask'):
-            stacked = np.stack([np.asarray(s.get(key)) for s in data_samples])
-            masks.append(torch.from_numpy(stacked).to(device).bool())
-        return masks[0], masks[1]

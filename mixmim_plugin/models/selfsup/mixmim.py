@@ -1,6 +1,6 @@
 """MixMIM pretraining: mix pairs of images, encode the mixed images with
 masked self-attention, reconstruct both originals."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -9,9 +9,26 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from mixmim_plugin.registry import MODELS
+from ..utils.masks import stack_masks, upsample_mask
+from ..utils.protocols import MixedEncoder, build_backbone, derive_sizes
 
 MASK_MODES = ('per_pair', 'per_batch')
 ODD_BATCH = ('drop', 'error')
+
+
+class DualPrediction(NamedTuple):
+    """What one MixMIM forward produces, for the loss and for inspection.
+
+    Attributes:
+        mixed: (B, C, H, W) mixed images.
+        partner: (B,) partner index of each image.
+        token_mask: (B, L) bool mix mask at the decoder's token grid.
+        pred: (2B, L, p*p*C) the decoder's two copies.
+    """
+    mixed: Tensor
+    partner: Tensor
+    token_mask: Tensor
+    pred: Tensor
 
 
 @MODELS.register_module()
@@ -25,12 +42,17 @@ class MixMIMPretrainer(BaseSelfSupervisor):
     ``forward_mixed`` (attention restricted to each source image), the neck
     decodes two complementary copies, the head un-mixes and scores them.
 
+    The neck's ``in_channels`` / ``num_patches`` / ``patch_size`` and the
+    head's ``patch_size`` follow from the backbone (its output channels,
+    output grid at its ``img_size`` and output stride); a config need not
+    state them, and one that states them differently is an error.
+
     Args:
-        backbone: an encoder with ``forward_mixed(x, mix_mask)`` returning
-            (B, L, C) tokens at its output stride.
+        backbone: a :class:`~mixmim_plugin.models.utils.protocols.
+            MixedEncoder` (``forward_mixed``, ``output_stride``,
+            ``output_channels``, ``output_grid``).
         neck: the dual decoder.
-        head: the dual reconstruction head; its ``patch_size`` must equal the
-            backbone's ``output_stride`` (checked when the backbone has it).
+        head: the dual reconstruction head.
         mask_mode: ``'per_pair'``: each pair uses the mask drawn for its
             first image (per-sample masks from :class:`MixMaskGenerator`);
             ``'per_batch'``: every pair uses the first sample's mask (the
@@ -56,22 +78,17 @@ class MixMIMPretrainer(BaseSelfSupervisor):
         if odd_batch not in ODD_BATCH:
             raise ValueError(
                 f'odd_batch {odd_batch!r} is not one of {ODD_BATCH}')
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
-        if not hasattr(self.backbone, 'forward_mixed'):
-            raise TypeError(f'{type(self.backbone).__name__} has no '
-                            'forward_mixed(); it cannot encode mixed images')
-        stride = getattr(self.backbone, 'output_stride', None)
-        if stride is not None and stride != self.head.patch_size:
-            raise ValueError(
-                f'head patch_size {self.head.patch_size} differs from the '
-                f'backbone output stride {stride}: each decoder token must '
-                'predict the pixels of one backbone token')
+        backbone = build_backbone(backbone, MixedEncoder, 'MixMIMPretrainer')
+        (h, w), stride = backbone.output_grid, backbone.output_stride
+        neck = derive_sizes(
+            neck,
+            'neck',
+            in_channels=backbone.output_channels,
+            num_patches=h * w,
+            patch_size=stride)
+        head = derive_sizes(head, 'head', patch_size=stride)
+        super().__init__(backbone, neck, head, None, pretrained,
+                         data_preprocessor, init_cfg)
         self.mask_mode = mask_mode
         self.odd_batch = odd_batch
 
@@ -114,52 +131,43 @@ class MixMIMPretrainer(BaseSelfSupervisor):
             'so that no image is mixed with itself', 'current', 30)
         return inputs[:-1], masks[:-1]
 
-    @staticmethod
-    def upsample(mask: Tensor, size: Tuple[int, int]) -> Tensor:
-        """Nearest upsampling of a (B, h, w) mask to (B, H, W)."""
-        B, h, w = mask.shape
-        H, W = size
-        if H % h or W % w:
-            raise ValueError(f'a {h}x{w} mix-mask grid does not divide '
-                             f'{H}x{W}')
-        return mask.repeat_interleave(H // h, 1).repeat_interleave(W // w, 2)
-
     # ---------------------------------------------------------------- losses
     def mix(self, inputs: Tensor, masks: Tensor) -> Tuple[Tensor, Tensor]:
         """Mixed images and partner index for (B, C, H, W) inputs and paired
         (B, h, w) masks."""
         partner = self.partner_index(inputs.shape[0], inputs.device)
-        pixels = self.upsample(masks, inputs.shape[-2:]).unsqueeze(1)
+        pixels = upsample_mask(masks, inputs.shape[-2:]).unsqueeze(1)
         return torch.where(pixels, inputs[partner], inputs), partner
+
+    def dual_prediction(self, inputs: Tensor, masks: Tensor) -> DualPrediction:
+        """Mix, encode and decode: the forward the loss and
+        :meth:`reconstruct` share.
+
+        Args:
+            inputs: (B, C, H, W) images, B even.
+            masks: (B, h, w) bool unit masks, already paired.
+        """
+        mixed, partner = self.mix(inputs, masks)
+        latent = self.backbone.forward_mixed(mixed, masks)
+        side = self.head.patch_size
+        grid = (inputs.shape[-2] // side, inputs.shape[-1] // side)
+        token_mask = upsample_mask(masks, grid).flatten(1)
+        return DualPrediction(mixed, partner, token_mask,
+                              self.neck(latent, token_mask))
 
     def forward_train(self, inputs: Tensor,
                       masks: Tensor) -> Dict[str, Tensor]:
         """Losses for images and their (B, h, w) bool unit masks (already
         paired: an image and its partner share a mask)."""
-        mixed, partner = self.mix(inputs, masks)
-        latent = self.backbone.forward_mixed(mixed, masks)
-        side = self.head.patch_size
-        grid = (inputs.shape[-2] // side, inputs.shape[-1] // side)
-        token_mask = self.upsample(masks, grid).flatten(1)
-        pred = self.neck(latent, token_mask)
-        return self.head.loss(pred, inputs, token_mask, partner)
+        out = self.dual_prediction(inputs, masks)
+        return self.head.loss(out.pred, inputs, out.token_mask, out.partner)
 
     def loss(self, inputs: Tensor, data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
-        masks = self.masks_from(data_samples, inputs.device)
+        masks, = stack_masks(data_samples, ['mix_mask'], 'MixMaskGenerator',
+                             inputs.device)
         inputs, masks = self.even_batch(inputs, masks)
         return self.forward_train(inputs, self.pair_masks(masks))
-
-    @staticmethod
-    def masks_from(data_samples: List[DataSample], device) -> Tensor:
-        """Stack the ``mix_mask`` of the data samples to (B, h, w) bool."""
-        if not data_samples or 'mix_mask' not in data_samples[0]:
-            raise KeyError("the data samples carry no 'mix_mask': add "
-                           "dict(type='MixMaskGenerator') to the pipeline and "
-                           "PackInputs(algorithm_keys=['mix_mask'])")
-        return torch.stack([
-            torch.as_tensor(s.mix_mask).bool() for s in data_samples
-        ]).to(device)
 
     @torch.no_grad()
     def reconstruct(self, inputs: Tensor, masks: Tensor) -> Dict[str, Tensor]:
@@ -179,34 +187,14 @@ class MixMIMPretrainer(BaseSelfSupervisor):
             de-normalized per patch when the head uses norm-pix targets.
         """
         masks = self.pair_masks(masks)
-        mixed, partner = self.mix(inputs, masks)
-        latent = self.backbone.forward_mixed(mixed, masks)
-        side = self.head.patch_size
-        grid = (inputs.shape[-2] // side, inputs.shape[-1] // side)
-        token_mask = self.upsample(masks, grid).flatten(1)
-        pred = self.neck(latent, token_mask).float()
-        B = inputs.shape[0]
-        copy1 = self._to_image(pred[:B], inputs, grid)
+        out = self.dual_prediction(inputs, masks)
+        pred, partner, B = out.pred.float(), out.partner, inputs.shape[0]
+        copy1 = self.head.to_image(pred[:B], inputs)
         # copy 2 of mixed image i predicts its partner's hidden pixels
-        copy2 = self._to_image(pred[B:], inputs[partner], grid)
-        pixels = self.upsample(masks, inputs.shape[-2:]).unsqueeze(1)
+        copy2 = self.head.to_image(pred[B:], inputs[partner])
+        pixels = upsample_mask(masks, inputs.shape[-2:]).unsqueeze(1)
         return dict(
-            mixed=mixed,
+            mixed=out.mixed,
             mask=pixels,
             rec_self=torch.where(pixels, copy1, inputs),
             rec_partner=torch.where(pixels, inputs[partner], copy2))
-
-    def _to_image(self, pred: Tensor, images: Tensor,
-                  grid: Tuple[int, int]) -> Tensor:
-        """(B, L, p*p*C) predictions -> (B, C, H, W), un-doing the per-patch
-        normalization of ``images``' patches when ``norm_pix``."""
-        if self.head.norm_pix:
-            target = self.head.patchify(images)
-            mean = target.mean(dim=-1, keepdim=True)
-            std = (target.var(dim=-1, keepdim=True) + 1.e-6)**.5
-            pred = pred * std + mean
-        p, C = self.head.patch_size, images.shape[1]
-        B = pred.shape[0]
-        x = pred.reshape(B, grid[0], grid[1], p, p, C)
-        return x.permute(0, 5, 1, 3, 2, 4).reshape(B, C, grid[0] * p,
-                                                   grid[1] * p)

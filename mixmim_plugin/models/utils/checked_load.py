@@ -71,6 +71,11 @@ class LoadSpec:
     aliases: Tuple[Alias, ...] = ()
 
 
+# mmpretrain's ViT: the norm after ``avg_featmap`` pooling (``ln2``) is not
+# in a pretraining checkpoint; ``pos_embed`` is resized to the patch grid
+VIT_LOAD_SPEC = LoadSpec(fresh=('ln2.*', ), resized=('pos_embed', ))
+
+
 def swin_load_spec(out_indices: Iterable[int], num_stages: int) -> LoadSpec:
     """The :class:`LoadSpec` of the Swin layout that mmpretrain's, mmdet's
     and mmseg's ``SwinTransformer`` share: the norms of outputs before the

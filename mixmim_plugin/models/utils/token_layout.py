@@ -21,15 +21,68 @@ Two layouts exist:
   mask at all. It needs every sample to have the same number of tokens per
   source (true for a fixed mask ratio); otherwise the window layout with a
   mask is used.
+
+Both layouts take part in attention through one method, ``attend(qkv,
+num_heads, bias, kernel)``: the layout cuts the projected ``qkv`` into its
+attention units (windows, or source groups), asks ``bias`` for the relative
+position bias of those units and ``kernel`` for the attention itself, and
+returns the output in the stage's token order. The attention module
+(:class:`~.window_attention.LayoutMSA`) only projects and owns the bias
+table.
 """
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-Size = Tuple[int, int]
+from .masks import Size, same_source_pairs
+
+# bias(window, pairs=None): (heads, N, N) bias of a whole window, or with
+# ``pairs`` ((U, n, n) raster pair indices i * N + j) (U, heads, n, n)
+RelativeBias = Callable[..., Tensor]
+# kernel(q, k, v, bias, allowed) -> out, all (..., N, d) / (..., N, N)
+Kernel = Callable[[Tensor, Tensor, Tensor, Optional[Tensor], Optional[Tensor]],
+                  Tensor]
+
+
+def split_heads(qkv: Tensor, num_heads: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """(..., N, 3C) -> q, k, v each (..., heads, N, C / heads)."""
+    *lead, N, C3 = qkv.shape
+    qkv = qkv.view(-1, N, 3, num_heads, C3 // (3 * num_heads))
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    return tuple(t.reshape(*lead, num_heads, N, -1) for t in (q, k, v))
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """(..., heads, N, d) -> (..., N, heads * d)."""
+    return x.transpose(-3, -2).flatten(-2)
+
+
+def partition(x: Tensor, hw: Size, padded_hw: Size, window: Size) -> Tensor:
+    """(B, H * W, C) raster -> (B, nW * N, C) zero-padded windows."""
+    B, C = x.shape[0], x.shape[-1]
+    (H, W), (Hp, Wp), (wh, ww) = hw, padded_hw, window
+    x = x.view(B, H, W, C)
+    if (Hp, Wp) != (H, W):
+        x = F.pad(x, (0, 0, 0, Wp - W, 0, Hp - H))
+    if (wh, ww) == (Hp, Wp):
+        return x.reshape(B, Hp * Wp, C)
+    x = x.view(B, Hp // wh, wh, Wp // ww, ww, C).transpose(2, 3)
+    return x.reshape(B, Hp * Wp, C)
+
+
+def merge(x: Tensor, hw: Size, padded_hw: Size, window: Size) -> Tensor:
+    """Inverse of :func:`partition` (the padding is cropped)."""
+    B, C = x.shape[0], x.shape[-1]
+    (H, W), (Hp, Wp), (wh, ww) = hw, padded_hw, window
+    if (wh, ww) != (Hp, Wp):
+        x = x.view(B, Hp // wh, Wp // ww, wh, ww, C).transpose(2, 3)
+    x = x.reshape(B, Hp, Wp, C)
+    if (Hp, Wp) != (H, W):
+        x = x[:, :H, :W]
+    return x.reshape(B, H * W, C)
 
 
 @dataclass
@@ -91,26 +144,20 @@ class WindowLayout:
 
     def partition(self, x: Tensor) -> Tensor:
         """(B, H * W, C) raster -> (B, nW * N, C) zero-padded windows."""
-        B, (H, W), C = self.batch, self.hw, x.shape[-1]
-        (Hp, Wp), (wh, ww) = self.padded_hw, self.window
-        x = x.view(B, H, W, C)
-        if (Hp, Wp) != (H, W):
-            x = F.pad(x, (0, 0, 0, Wp - W, 0, Hp - H))
-        if (wh, ww) == (Hp, Wp):
-            return x.reshape(B, Hp * Wp, C)
-        x = x.view(B, Hp // wh, wh, Wp // ww, ww, C).transpose(2, 3)
-        return x.reshape(B, Hp * Wp, C)
+        return partition(x, self.hw, self.padded_hw, self.window)
 
     def merge(self, x: Tensor) -> Tensor:
         """Inverse of :meth:`partition` (the padding is cropped)."""
-        B, (H, W), C = self.batch, self.hw, x.shape[-1]
-        (Hp, Wp), (wh, ww) = self.padded_hw, self.window
-        if (wh, ww) != (Hp, Wp):
-            x = x.view(B, Hp // wh, Wp // ww, wh, ww, C).transpose(2, 3)
-        x = x.reshape(B, Hp, Wp, C)
-        if (Hp, Wp) != (H, W):
-            x = x[:, :H, :W]
-        return x.reshape(B, H * W, C)
+        return merge(x, self.hw, self.padded_hw, self.window)
+
+    def attend(self, qkv: Tensor, num_heads: int, bias: RelativeBias,
+               kernel: Kernel) -> Tensor:
+        """(B, L, 3C) projected stage tokens -> (B, L, C): attention within
+        each window, with the window's bias and the allowed pairs."""
+        q, k, v = split_heads(self.windows(qkv), num_heads)
+        out = kernel(q, k, v,
+                     bias(self.window).unsqueeze(0).to(q.dtype), self.allowed)
+        return self.unwindows(merge_heads(out))
 
 
 @dataclass
@@ -137,10 +184,6 @@ class GroupLayout:
     rel_index: List[Tensor] = field(default_factory=list)
     mask_index: Optional[Tensor] = None
 
-    @property
-    def window(self) -> Size:
-        return self.hw
-
     def enter(self, x: Tensor) -> Tensor:
         index = self.order.unsqueeze(-1).expand(-1, -1, x.shape[-1])
         return torch.gather(x, 1, index)
@@ -149,8 +192,23 @@ class GroupLayout:
         index = self.order.unsqueeze(-1).expand(-1, -1, x.shape[-1])
         return torch.empty_like(x).scatter_(1, index, x)
 
+    def attend(self, qkv: Tensor, num_heads: int, bias: RelativeBias,
+               kernel: Kernel) -> Tensor:
+        """(B, L, 3C) projected sorted tokens -> (B, L, C): one dense,
+        unmasked attention per source span."""
+        q, k, v = split_heads(qkv, num_heads)  # B, heads, L, d
+        outs = []
+        for (start, end), pairs in zip(self.spans, self.rel_index):
+            span_bias = bias(self.hw, pairs).to(q.dtype)
+            if self.mask_index is not None:
+                span_bias = torch.index_select(span_bias, 0, self.mask_index)
+            outs.append(
+                kernel(q[:, :, start:end], k[:, :, start:end],
+                       v[:, :, start:end], span_bias, None))
+        return merge_heads(torch.cat(outs, dim=2))
 
-Layout = object  # WindowLayout | GroupLayout (py3.9-friendly alias)
+
+Layout = Union[WindowLayout, GroupLayout]
 
 
 def resolve_window(hw: Size, window: Optional[int]) -> Size:
@@ -163,11 +221,33 @@ def resolve_window(hw: Size, window: Optional[int]) -> Size:
     return min(window, H), min(window, W)
 
 
+def check_stage_windows(size: Tuple[int, int], strides: Sequence[int],
+                        windows: Sequence[int]) -> None:
+    """Raise ValueError naming the sizes when an (H, W) input does not give
+    every stage a map that its window tiles (a window at least as large as
+    the map means global attention and always fits)."""
+    if len(strides) != len(windows):
+        raise ValueError(f'{len(strides)} encoder strides but '
+                         f'{len(windows)} window sizes')
+    H, W = size
+    for stage, (stride, window) in enumerate(zip(strides, windows)):
+        if H % stride or W % stride:
+            raise ValueError(
+                f'input {H}x{W} is not a multiple of stage {stage + 1}\'s '
+                f'stride {stride}')
+        h, w = H // stride, W // stride
+        for side in (h, w):
+            if window < side and side % window:
+                raise ValueError(
+                    f'input {H}x{W}: stage {stage + 1} has a {h}x{w} token '
+                    f'map, which window {window} does not tile')
+
+
 def build_layout(hw: Size,
                  batch: int,
                  window: Optional[int],
                  groups: Optional[Tensor] = None,
-                 prefer_groups: bool = True) -> Layout:
+                 grouped: bool = True) -> Layout:
     """Choose the token layout of a stage.
 
     Args:
@@ -176,13 +256,14 @@ def build_layout(hw: Size,
         window: window side, or None for global attention.
         groups: ``(B, H, W)`` bool, True where a token comes from the partner
             image (MixMIM's mix mask at this resolution); None when not mixing.
-        prefer_groups: use :class:`GroupLayout` where it applies.
+        grouped: use :class:`GroupLayout` where it applies (False forces the
+            masked window layout: the same result, for checking).
     """
     H, W = hw
     wh, ww = resolve_window(hw, window)
     Hp, Wp = -(-H // wh) * wh, -(-W // ww) * ww
     is_global = (wh, ww) == (H, W)
-    if groups is not None and is_global and prefer_groups:
+    if groups is not None and is_global and grouped:
         layout = _group_layout(hw, groups)
         if layout is not None:
             return layout
@@ -196,21 +277,15 @@ def _allowed_pairs(hw: Size, padded_hw: Size, window: Size, batch: int,
                    groups: Optional[Tensor]) -> Tensor:
     """(B * nW, 1, N, N) bool: same source image and key not padding."""
     H, W = hw
-    device = groups.device if groups is not None else None
-    # label 0/1 = source image, 2 = padding
-    labels = torch.full((batch, H, W), 0, dtype=torch.long, device=device)
+    labels = torch.zeros((batch, H * W, 1),
+                         dtype=torch.long,
+                         device=None if groups is None else groups.device)
     if groups is not None:
-        labels = groups.to(torch.long).reshape(batch, H, W)
-    layout = WindowLayout(batch, hw, padded_hw, window)
-    labels = labels.reshape(batch, H * W, 1)
-    labels = layout.partition(labels + 1) - 1  # zero padding -> label -1
-    labels = labels.view(batch * layout.num_windows, layout.window_tokens)
-    allowed = labels.unsqueeze(-1) == labels.unsqueeze(-2)
-    # a padded query may attend anything (its output is cropped away), but no
-    # real query may attend a padded key
-    is_pad = labels < 0
-    allowed = (allowed & ~is_pad.unsqueeze(-2)) | is_pad.unsqueeze(-1)
-    return allowed.unsqueeze(1)
+        labels = groups.to(torch.long).reshape(batch, H * W, 1)
+    # shifted by one so that the zero padding becomes label -1
+    labels = partition(labels + 1, hw, padded_hw, window) - 1
+    labels = labels.view(-1, window[0] * window[1])
+    return same_source_pairs(labels, attend_padding=False)
 
 
 def _group_layout(hw: Size, groups: Tensor) -> Optional[GroupLayout]:

@@ -20,10 +20,9 @@ from mmengine.runner import Runner
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from mixmim_plugin.evaluation import (IMAGENET_MEAN, IMAGENET_STD,
-                                      extract_features, knn_accuracy,
-                                      linear_probe_accuracy)
-from .benchmark_models import crop_size, train_pipeline
+from .configs import crop_size, train_pipeline
+from .evaluation import (IMAGENET_MEAN, IMAGENET_STD, extract_features,
+                         knn_accuracy, linear_probe_accuracy)
 
 
 # ---------------------------------------------------------------- budget

@@ -4,8 +4,12 @@ from typing import Dict, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
+from mmpretrain.models.selfsup import MAE
+from torch import Tensor, nn
 
+from mixmim_plugin.models.heads import patches_to_image
+from mixmim_plugin.models.utils import upsample_mask
+from .drawers import register_drawer
 from .grids import denormalize, image_grid
 
 COLUMNS = ('original', 'masked input', 'reconstruction', 'rec. + visible')
@@ -32,17 +36,11 @@ def mae_reconstruct(model, inputs: Tensor) -> Dict[str, Tensor]:
     model.eval()
     latent, mask, ids_restore = model.backbone(inputs)
     pred = model.neck(latent, ids_restore).float()
-    head = model.head
-    if head.norm_pix:
-        target = head.patchify(inputs.float())
-        mean = target.mean(dim=-1, keepdim=True)
-        std = (target.var(dim=-1, keepdim=True) + 1.e-6)**.5
-        pred = pred * std + mean
-    p = head.patch_size
-    side = inputs.shape[-1] // p
-    pixels = mask.view(-1, side, side).bool()
-    pixels = pixels.repeat_interleave(p, 1).repeat_interleave(p, 2)
-    return dict(pred=head.unpatchify(pred), mask=pixels.unsqueeze(1))
+    side = inputs.shape[-1] // model.head.patch_size
+    pixels = upsample_mask(mask.view(-1, side, side), inputs.shape[-2:])
+    return dict(
+        pred=patches_to_image(model.head, pred, inputs),
+        mask=pixels.unsqueeze(1))
 
 
 def mae_reconstruction_grid(model, inputs: Tensor, mean: Sequence[float],
@@ -69,3 +67,10 @@ def mae_reconstruction_grid(model, inputs: Tensor, mean: Sequence[float],
     rows = [[images[i], masked[i], pred[i], pasted[i]]
             for i in range(inputs.shape[0])]
     return image_grid(rows, titles=COLUMNS)
+
+
+@register_drawer('mae', MAE, 'mae_reconstruction')
+def draw_mae(model: nn.Module, data: dict, mean: Sequence[float],
+             std: Sequence[float]) -> np.ndarray:
+    """:func:`mae_reconstruction_grid` of a preprocessed batch."""
+    return mae_reconstruction_grid(model, data['inputs'], mean, std)

@@ -5,8 +5,11 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from torch import Tensor
+from torch import Tensor, nn
 
+from mixmim_plugin.models import DropPos
+from mixmim_plugin.models.utils import stack_masks
+from .drawers import register_drawer
 from .grids import denormalize, image_grid
 
 COLUMNS = ('original', 'masks', 'right / wrong', 'predicted layout')
@@ -44,12 +47,11 @@ def droppos_predict(model, inputs: Tensor, patch_mask: Tensor,
         so the prediction is scored).
     """
     model.eval()
-    backbone = model.backbone
-    tokens, positions = backbone.forward_droppos(inputs, patch_mask, pos_mask)
-    logits = model.neck(tokens)[:, backbone.num_extra_tokens:]
-    counted = pos_mask.flatten(1).gather(1, positions).bool()
+    out = model.predict_positions(inputs, patch_mask, pos_mask)
     return dict(
-        positions=positions, predicted=logits.argmax(-1), counted=counted)
+        positions=out.positions,
+        predicted=out.logits.argmax(-1),
+        counted=out.counted)
 
 
 def droppos_prediction_grid(model, inputs: Tensor, patch_mask: Tensor,
@@ -88,6 +90,18 @@ def droppos_prediction_grid(model, inputs: Tensor, patch_mask: Tensor,
             draw_layout(image, grid, true, pred, counted),
         ])
     return add_caption(image_grid(rows, titles=COLUMNS), LEGEND)
+
+
+@register_drawer('droppos', DropPos, 'droppos_positions')
+def draw_droppos(model: nn.Module, data: dict, mean: Sequence[float],
+                 std: Sequence[float]) -> np.ndarray:
+    """:func:`droppos_prediction_grid` of a preprocessed batch."""
+    inputs = data['inputs']
+    patch_mask, pos_mask = stack_masks(data['data_samples'],
+                                       ['patch_mask', 'pos_mask'],
+                                       'DropPositionMask', inputs.device)
+    return droppos_prediction_grid(model, inputs, patch_mask, pos_mask, mean,
+                                   std)
 
 
 # ---------------------------------------------------------------- drawing

@@ -1,16 +1,20 @@
 """Measuring training steps: time, peak memory, FLOPs.
 
-Used by ``tools/analysis_tools/benchmark_pretrain.py``. Timings of several
-models are meant to be taken interleaved in one process, so that machine
-noise hits all of them alike.
+Several models are timed interleaved in one process
+(:func:`measure_interleaved`), so that machine noise hits all of them
+alike. Used by ``tools/analysis_tools/benchmark_models.py`` and
+``benchmark_pretrain.py``.
 """
 import ctypes
+import platform
 import time
 from contextlib import contextmanager, nullcontext
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Protocol, Sequence
 
 import torch
 from torch import nn
+
+PRECISIONS = ('fp32', 'bf16', 'fp16')
 
 # bf16 dense peak of common accelerators, TFLOP/s (vendor figures)
 BF16_PEAK_TFLOPS = {
@@ -177,3 +181,63 @@ def state_bytes(model: nn.Module,
             seen.add(t.data_ptr())
             total += t.numel() * t.element_size()
     return total
+
+
+def device_name(device: str) -> str:
+    """The CUDA device's name, or ``CPU (<processor>)``."""
+    if device == 'cuda':
+        return torch.cuda.get_device_name()
+    return f'CPU ({platform.processor() or platform.machine()})'
+
+
+# ------------------------------------------------------- interleaved runs
+class Steppable(Protocol):
+    """What :func:`measure_interleaved` and :func:`measure_memory` step: a
+    loss closure and the optimizer (wrapper) it trains, and where the
+    measurements go."""
+    optim_wrapper: object  # has step() and zero_grad(set_to_none=...)
+    times: Dict[str, List[Dict[str, float]]]
+    memory: Dict[str, Optional[int]]
+
+    def loss(self) -> torch.Tensor:
+        ...
+
+
+StepFn = Callable[..., Dict[str, float]]
+
+
+def measure_interleaved(contenders: Sequence[Steppable],
+                        precisions: Sequence[str],
+                        iters: int,
+                        warmup: int,
+                        device: str,
+                        step: StepFn = timed_step,
+                        progress: Optional[Callable[[int, int],
+                                                    None]] = None) -> None:
+    """Time ``warmup + iters`` rounds; each round steps every contender once
+    at every precision (precision-major, contenders in order). The rounds
+    after the warm-up are appended to ``contender.times[precision]``;
+    ``progress(done, total)`` is called after every round."""
+    for it in range(warmup + iters):
+        for precision in precisions:
+            for c in contenders:
+                times = step(c.loss, c.optim_wrapper, device, precision)
+                if it >= warmup:
+                    c.times.setdefault(precision, []).append(times)
+        if progress is not None:
+            progress(it + 1, warmup + iters)
+
+
+def measure_memory(contenders: Sequence[Steppable], precisions: Sequence[str],
+                   device: str) -> bool:
+    """Peak memory a training step adds, per contender and precision (run
+    after the timings: on CPU it changes glibc's allocation policy). False
+    where it cannot be measured (then nothing is set)."""
+    if device == 'cpu' and not return_freed_memory():
+        return False
+    for precision in precisions:
+        for c in contenders:
+            c.memory[precision] = step_peak_memory(
+                lambda: timed_step(c.loss, c.optim_wrapper, device, precision),
+                device)
+    return True

@@ -1,4 +1,5 @@
-"""Writing benchmark results: markdown tables and CSV files.
+"""Writing tables of results (benchmarks, learning signal): markdown and
+CSV files.
 
 Files are written to a temporary name beside the target and renamed into
 place, so an interrupted run never leaves a half-written table.

@@ -9,21 +9,20 @@ from the seeded RNG), then through the model's data preprocessor.
 """
 import os
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
-from mmengine.registry import DefaultScope
 from torch import nn
 
-from .droppos import droppos_prediction_grid
-from .mae import mae_reconstruction_grid
-from .mixmim import mixmim_reconstruction_grid
+from mixmim_plugin.converters import (CheckpointFileError,
+                                      load_checkpoint_file, unwrap)
+from .. import configs
+from .drawers import DRAWERS, Drawer
 
 IMAGE_EXTENSIONS = ('.bmp', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
-DEFAULT_SCOPE = 'mixmim_plugin'
 
 
 class VisualizationError(RuntimeError):
@@ -59,30 +58,22 @@ def list_images(folder: str, limit: Optional[int] = None) -> List[str]:
 
 
 def load_config(path: str) -> Config:
-    """Read a config file; any failure is a :class:`ConfigError`."""
+    """Read a config (:func:`mixmim_tools.configs.load_config`); any
+    failure is a :class:`ConfigError`."""
     try:
-        return Config.fromfile(path)
+        return configs.load_config(path)
     except Exception as err:  # syntax errors, missing bases, ...
         raise ConfigError(f'cannot read the config {path}: '
                           f'{type(err).__name__}: {err}') from None
 
 
 def build_model(cfg: Config) -> nn.Module:
-    """Build ``cfg.model`` (without pretrained initialisation) in the
-    config's scope, in eval mode."""
-    from mmengine.registry import MODELS
-
-    import mixmim_plugin  # noqa: F401  (registers the plugin scope)
+    """Build ``cfg.model`` (weights not initialised: a checkpoint is loaded
+    next) in the config's scope, in eval mode."""
     if 'model' not in cfg:
         raise ConfigError('the config has no model')
-    model_cfg = cfg.model.copy()
-    model_cfg.pop('init_cfg', None)
-    # as mmengine's Runner: a top-level data_preprocessor is the model's
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     try:
-        with DefaultScope.overwrite_default_scope(_scope(cfg)):
-            model = MODELS.build(model_cfg)
+        model = configs.build_model(cfg)
     except Exception as err:  # unknown types, bad arguments, ...
         raise ConfigError(f'cannot build the model of the config: '
                           f'{type(err).__name__}: {err}') from None
@@ -96,8 +87,6 @@ def load_weights(model: nn.Module, checkpoint: str) -> None:
         CheckpointMismatch: an unreadable file, or missing or unexpected
             keys or shapes that do not fit (all listed).
     """
-    from mixmim_plugin.converters import (CheckpointFileError,
-                                          load_checkpoint_file, unwrap)
     try:
         state = unwrap(load_checkpoint_file(checkpoint, trust_option=None))
     except CheckpointFileError as err:
@@ -157,11 +146,10 @@ def load_batch(cfg: Config, model: nn.Module, paths: Sequence[str]) -> dict:
     data preprocessor: ``{'inputs': (B, 3, H, W), 'data_samples': [...]}``.
     """
     try:
-        pipeline_cfg = cfg.train_dataloader.dataset.pipeline
-    except AttributeError:
-        raise ConfigError('the config has no '
-                          'train_dataloader.dataset.pipeline') from None
-    with DefaultScope.overwrite_default_scope(_scope(cfg)):
+        pipeline_cfg = configs.train_pipeline(cfg)
+    except KeyError as err:
+        raise ConfigError(err.args[0]) from None
+    with configs.in_config_scope(cfg):
         pipeline = Compose(eval_pipeline(pipeline_cfg))
         samples = [pipeline(dict(img_path=path)) for path in paths]
     if isinstance(samples[0]['inputs'], list):
@@ -171,48 +159,13 @@ def load_batch(cfg: Config, model: nn.Module, paths: Sequence[str]) -> dict:
         return model.data_preprocessor(default_collate(samples), False)
 
 
-def _scope(cfg: Config) -> str:
-    return cfg.get('default_scope') or DEFAULT_SCOPE
-
-
-# ---------------------------------------------------------------- drawing
-def _mixmim(model, data: dict, mean, std) -> np.ndarray:
-    inputs = data['inputs']
-    masks = model.masks_from(data['data_samples'], inputs.device)
-    return mixmim_reconstruction_grid(model, inputs, masks, mean, std)
-
-
-def _mae(model, data: dict, mean, std) -> np.ndarray:
-    return mae_reconstruction_grid(model, data['inputs'], mean, std)
-
-
-def _droppos(model, data: dict, mean, std) -> np.ndarray:
-    inputs = data['inputs']
-    patch_mask, pos_mask = model.masks_from(data['data_samples'],
-                                            inputs.device)
-    return droppos_prediction_grid(model, inputs, patch_mask, pos_mask, mean,
-                                   std)
-
-
-def drawers() -> Dict[str, Tuple[type, str, Callable]]:
-    """Method name -> (model class, output name, drawing function)."""
-    from mmpretrain.models.selfsup import MAE
-
-    from mixmim_plugin.models import DropPos, MixMIMPretrainer
-    return {
-        'mixmim': (MixMIMPretrainer, 'mixmim_reconstruction', _mixmim),
-        'mae': (MAE, 'mae_reconstruction', _mae),
-        'droppos': (DropPos, 'droppos_positions', _droppos),
-    }
-
-
-def method_of(model: nn.Module) -> str:
-    """The key of :func:`drawers` that draws ``model``."""
-    for method, (cls, _, _) in drawers().items():
-        if isinstance(model, cls):
-            return method
+def drawer_of(model: nn.Module) -> Drawer:
+    """The registered drawer of ``model``'s method."""
+    for drawer in DRAWERS.values():
+        if isinstance(model, drawer.model_type):
+            return drawer
     raise ConfigError(f'no picture for {type(model).__name__}: the tool '
-                      f'draws {sorted(drawers())} pretrainers')
+                      f'draws {sorted(DRAWERS)} pretrainers')
 
 
 def even_paths(paths: List[str]) -> List[str]:
@@ -230,11 +183,10 @@ def visualize(cfg: Config, model: nn.Module,
         Its file stem (e.g. ``'mae_reconstruction'``) and the (H, W, 3)
         uint8 grid.
     """
-    method = method_of(model)
-    _, name, draw = drawers()[method]
-    paths = even_paths(list(paths)) if method == 'mixmim' else list(paths)
+    drawer = drawer_of(model)
+    paths = even_paths(list(paths)) if drawer.pairs else list(paths)
     data = load_batch(cfg, model, paths)
     preprocessor = model.data_preprocessor
     mean = preprocessor.mean.flatten().tolist()
     std = preprocessor.std.flatten().tolist()
-    return name, draw(model, data, mean, std)
+    return drawer.name, drawer.draw(model, data, mean, std)

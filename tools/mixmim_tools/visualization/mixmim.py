@@ -3,8 +3,11 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from mixmim_plugin.models import MixMIMPretrainer
+from mixmim_plugin.models.utils import stack_masks
+from .drawers import register_drawer
 from .grids import denormalize, image_grid
 
 COLUMNS = ('image A', 'image B', 'mix mask', 'mixed input', 'A rebuilt',
@@ -41,3 +44,14 @@ def mixmim_reconstruction_grid(model, inputs: Tensor, masks: Tensor,
             rec_partner[i]
         ])
     return image_grid(rows, titles=COLUMNS)
+
+
+@register_drawer(
+    'mixmim', MixMIMPretrainer, 'mixmim_reconstruction', pairs=True)
+def draw_mixmim(model: nn.Module, data: dict, mean: Sequence[float],
+                std: Sequence[float]) -> np.ndarray:
+    """:func:`mixmim_reconstruction_grid` of a preprocessed batch."""
+    inputs = data['inputs']
+    masks, = stack_masks(data['data_samples'], ['mix_mask'],
+                         'MixMaskGenerator', inputs.device)
+    return mixmim_reconstruction_grid(model, inputs, masks, mean, std)

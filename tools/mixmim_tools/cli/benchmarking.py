@@ -1,0 +1,63 @@
+"""What the benchmark tools (``benchmark_models.py``,
+``benchmark_pretrain.py``) share: the step options and the interleaved
+timing rounds."""
+import argparse
+import sys
+from typing import Sequence
+
+import torch
+from mmengine.logging import MMLogger
+
+from ..benchmark.measure import PRECISIONS, Steppable, measure_interleaved
+
+
+def add_step_args(parser: argparse.ArgumentParser) -> None:
+    """How the benchmarks step: ``--batch``, ``--iters``, ``--warmup``,
+    ``--precisions``, ``--device``, ``--threads`` and ``--seed`` (checked
+    by :func:`check_step_args`)."""
+    parser.add_argument('--batch', type=int, default=4)
+    parser.add_argument('--iters', type=int, default=6)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument(
+        '--precisions',
+        nargs='+',
+        default=['fp32', 'bf16'],
+        choices=PRECISIONS)
+    parser.add_argument(
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu',
+        choices=['cpu', 'cuda'])
+    parser.add_argument(
+        '--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--seed', type=int, default=0)
+
+
+def check_step_args(parser: argparse.ArgumentParser,
+                    args: argparse.Namespace) -> None:
+    """Exit through ``parser.error`` where :func:`add_step_args`' options
+    cannot be met."""
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA device is available')
+
+
+def apply_step_args(args: argparse.Namespace) -> None:
+    """Set torch's CPU threads (``--threads``) and keep mmengine's logger
+    to errors, so that the benchmark's output is its own."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    MMLogger.get_current_instance().setLevel('ERROR')
+
+
+def time_rounds(args: argparse.Namespace, contenders: Sequence[Steppable],
+                unit: str) -> None:
+    """:func:`~mixmim_tools.benchmark.measure.measure_interleaved` with the
+    step options, saying ``<unit> <done>/<total> done`` on stderr after
+    every round."""
+    measure_interleaved(
+        contenders,
+        args.precisions,
+        args.iters,
+        args.warmup,
+        args.device,
+        progress=lambda done, total: print(
+            f'{unit} {done}/{total} done', file=sys.stderr, flush=True))

@@ -1,0 +1,1 @@
+"""Data the tools and tests generate (:mod:`.embedded`)."""
