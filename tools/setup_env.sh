@@ -54,7 +54,7 @@ PY="$VENV/bin/python"
 PIP=("$PY" -m pip install --disable-pip-version-check -c "$REQ/constraints.txt")
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(req_hash)" ] \
-   && "$PY" -c "import mixmim_plugin, mmcv.ops" >/dev/null 2>&1; then
+   && "$PY" -c "import mixmim_plugin, mixmim_tools, mmcv.ops" >/dev/null 2>&1; then
   say "environment up to date ($VENV)"
   exit 0
 fi

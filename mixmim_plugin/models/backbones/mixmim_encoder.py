@@ -26,7 +26,8 @@ from mixmim_plugin.registry import MODELS
 from ..utils.checked_load import LoadSpec, check_pretrained, no_weights_error
 from ..utils.init import init_linear_and_norm
 from ..utils.masks import Size, check_mix_units, upsample_mask
-from ..utils.token_layout import Layout, build_layout, check_stage_windows
+from ..utils.token_layout import (Layout, build_layout, check_stage_windows,
+                                  resolve_window)
 from ..utils.window_attention import LayoutMSA
 
 OUT_TYPES = ('avg_featmap', 'featmap', 'raw')
@@ -296,11 +297,11 @@ class MixMIMEncoder(BaseBackbone):
         self.drop_after_pos = nn.Dropout(p=drop_rate)
 
         # as mmpretrain and the authors, a window at least as large as the
-        # stage map at ``img_size`` is clipped to it, which sizes the bias
-        # table (stages 3 and 4 at 224 are global)
+        # (square) stage map at ``img_size`` is clipped to it, which sizes
+        # the bias table (stages 3 and 4 at 224 are global)
+        side = min(self.patch_resolution)
         self.window_size = [
-            min(w,
-                min(self.patch_resolution) // 2**i)
+            resolve_window((side // 2**i, ) * 2, w)[0]
             for i, w in enumerate(self.window_size)
         ]
         global_blocks = global_blocks or [()] * self.num_stages

@@ -44,9 +44,10 @@ class DropPos(BaseSelfSupervisor):
     is ``pos_weight * loss_pos + loss_mae``.
 
     The neck's ``in_channels`` / ``num_positions`` and the head's ``grid``
-    follow from the backbone (its output channels and position grid); a
-    config need not state them, and one that states them differently is an
-    error.
+    (and in the multi-task variant the pixel decoder's ``num_patches`` /
+    ``patch_size`` / ``embed_dim`` and the pixel head's ``patch_size``)
+    follow from the backbone; a config need not state them, and one that
+    states them differently is an error.
 
     Args:
         backbone: a :class:`~mixmim_plugin.models.utils.protocols.
@@ -91,8 +92,16 @@ class DropPos(BaseSelfSupervisor):
             if self.backbone.num_extra_tokens != 1:
                 raise ValueError('the MAE pixel decoder expects a [CLS] '
                                  'token first: use a ViT backbone')
-            self.aux_neck = MODELS.build(aux_neck)
-            self.aux_head = MODELS.build(aux_head)
+            patch = self.backbone.patch_embed.projection.stride[0]
+            self.aux_neck = MODELS.build(
+                derive_sizes(
+                    aux_neck,
+                    'aux_neck',
+                    num_patches=h * w,
+                    patch_size=patch,
+                    embed_dim=self.backbone.output_channels))
+            self.aux_head = MODELS.build(
+                derive_sizes(aux_head, 'aux_head', patch_size=patch))
 
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """Encoder features of whole images."""
