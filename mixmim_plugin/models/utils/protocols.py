@@ -9,6 +9,8 @@ from typing import Protocol, Sequence, Tuple, Union, runtime_checkable
 from mmpretrain.models.utils import to_2tuple
 from torch import Tensor, nn
 
+from mixmim_plugin.registry import MODELS
+
 
 @runtime_checkable
 class MixedEncoder(Protocol):
@@ -76,7 +78,6 @@ def build_backbone(cfg: Union[dict, nn.Module], protocol: type,
     """Build a pretrainer's backbone (a module is taken as it is) and check
     it follows ``protocol``, before the neck and head sizes are derived
     from it."""
-    from mixmim_plugin.registry import MODELS
     backbone = cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
     check_protocol(backbone, protocol, user)
     return backbone
