@@ -1,8 +1,8 @@
-from .mix_mask import MixMaskGenerator, check_stage_windows
+from .mix_mask import MixMaskGenerator
 from .moby_color import HueSafeColorJitter, shift_hue
 from .position_drop import DropPositionMask, droppos_counts
 
 __all__ = [
-    'MixMaskGenerator', 'check_stage_windows', 'DropPositionMask',
-    'droppos_counts', 'HueSafeColorJitter', 'shift_hue'
+    'MixMaskGenerator', 'DropPositionMask', 'droppos_counts',
+    'HueSafeColorJitter', 'shift_hue'
 ]
