@@ -1,5 +1,6 @@
-"""The interleaved benchmark of pretraining configs
-(``tools/analysis_tools/benchmark_models.py``) on tiny configs."""
+"""The interleaved benchmark of pretraining, detection and segmentation
+configs (``tools/analysis_tools/benchmark_models.py``) on tiny configs, the
+plugin's beside the toolboxes' own."""
 import csv
 import os.path as osp
 
@@ -170,7 +171,7 @@ def test_tool_writes_table_csv_and_chart(tmp_path, capsys):
         assert float(row['params_m']) > 0
     assert float(rows[0]['speed_vs_first']) == 1.0
     table = (out / 'benchmark.md').read_text()
-    assert '| mixmim | fp32 | 128x128 |' in table
+    assert '| mixmim | pretrain | fp32 | 128x128 |' in table
     assert (out / 'benchmark.png').read_bytes()[:4] == b'\x89PNG'
     assert not list(out.glob('*.partial'))
 
@@ -188,6 +189,8 @@ def test_result_rows_and_markdown():
 
     class Fake:
         name, config, batch_size, input_desc = 'm', 'm.py', 4, '8x8'
+        task, flops_of = 'detection', 'tensor'
+        infer_times = {'fp32': [dict(infer=0.5), dict(infer=1.5)]}
         model = torch.nn.Linear(2, 2)
         optim_wrapper = type('W', (), {})()
         optim_wrapper.optimizer = torch.optim.SGD(model.parameters(), 0.1)
@@ -203,6 +206,9 @@ def test_result_rows_and_markdown():
     assert rows[0]['step_s'] == 3.0  # median of 2 and 4
     assert rows[0]['images_per_s'] == round(4 / 3, 2)
     assert rows[0]['peak_mib'] == 3 and rows[0]['fwd_gflops'] == 2.0
+    assert rows[0]['infer_s'] == 1.0 and rows[0]['infer_images_per_s'] == 4
+    # a precision that did not run for a model gives no row
+    assert result_rows([Fake()], ['bf16']) == []
     lines = markdown_table(rows, [('model', 'model'), ('tflops', 'TFLOP/s')])
     assert lines == ['| model | TFLOP/s |', '|---|---|', '| m | 0.002 |']
 

@@ -1,21 +1,29 @@
-"""Pretraining configs as benchmark contenders.
+"""Configs as benchmark contenders: pretraining, detection and
+segmentation configs, the plugin's and the toolboxes' alike.
 
 Each config (a plugin config path or ``<package>::<path>``, e.g.
-``mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py``) becomes
-a :class:`Contender`: its model (``Pretrained`` init_cfgs stripped, so random
-weights, since timing does not depend on them and checkpoints cannot be
-downloaded offline), its own optimizer (GPU-only or autocast optimizer
-wrappers replaced by a plain ``OptimWrapper``; precision is applied by
-autocast around the forward) and one real input batch: synthetic images run
-through the config's own train pipeline (so multi-view and mask transforms
-are the config's), collated with ``default_collate`` and passed through the
-model's ``data_preprocessor``. The step is ``model(inputs, data_samples,
-mode='loss')``, ``parse_losses``, backward and the optimizer step.
+``mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py`` or
+``mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py``) becomes a
+:class:`Contender`, built in the config's own registry scope: its model
+(``Pretrained`` init_cfgs stripped, so random weights, since timing does
+not depend on them and checkpoints cannot be downloaded offline), its own
+optimizer (GPU-only or autocast optimizer wrappers replaced by a plain
+``OptimWrapper``; precision is applied by autocast around the forward) and
+one real input batch: synthetic samples of the config's task
+(:mod:`~mixmim_tools.benchmark.tasks`: images, and instances or label maps)
+run through the config's own train pipeline (so multi-view, mask and
+annotation transforms are the config's), collated by the train dataloader's
+``collate_fn`` (``pseudo_collate`` where it sets none, as mmengine's
+Runner) and passed through the model's ``data_preprocessor``. The step is
+``model(inputs, data_samples, mode='loss')``, ``parse_losses``, backward
+and the optimizer step; detectors and segmentors also predict
+(``mode='predict'`` in eval mode).
 
 The contenders are timed interleaved by
 :func:`~mixmim_tools.benchmark.measure.measure_interleaved`. Used by
 ``tools/analysis_tools/benchmark_models.py``.
 """
+import functools
 import math
 import random
 from dataclasses import dataclass, field
@@ -26,16 +34,18 @@ import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
 from mmengine.config import Config
-from mmengine.dataset import Compose, default_collate
+from mmengine.dataset import Compose
 from mmengine.optim import OptimWrapper, build_optim_wrapper
+from mmengine.registry import FUNCTIONS
 from torch import Tensor, nn
 
 from mixmim_plugin.engine.optimizers.per_param_clip import PER_PARAM
 from ..configs import (MMPRETRAIN_SCOPE, build_model, config_label,
                        in_config_scope, load_config, strip_pretrained,
                        train_pipeline)
-from .input_size import set_input_size
-from .measure import step_flops, timed_step
+from .measure import step_flops, timed_inference, timed_step
+from .tasks import (PRETRAINING, SAMPLERS, check_input_size, num_classes,
+                    set_task_input_size, task_of, without_loading)
 
 # optimizer wrappers whose only job is mixed precision: replaced by
 # OptimWrapper (AmpOptimWrapper needs CUDA); these keys belong to them only
@@ -90,11 +100,16 @@ class Contender:
     model: nn.Module
     optim_wrapper: OptimWrapper
     batch: dict
+    task: str = PRETRAINING
+    precisions: List[str] = field(default_factory=list)  # those that run
     notes: List[str] = field(default_factory=list)
     times: Dict[str, List[Dict[str, float]]] = field(default_factory=dict)
+    infer_times: Dict[str, List[Dict[str,
+                                     float]]] = field(default_factory=dict)
     memory: Dict[str, Optional[int]] = field(default_factory=dict)
     fwd_flops: Optional[float] = None  # per image, 1 multiply-add = 1 FLOP
     flops_by: str = 'n/a'
+    flops_of: str = 'loss'  # or 'tensor': the network without post-process
     step_flops: Optional[int] = None  # whole batch, fwd + bwd, 2 per MAC
 
     def loss(self) -> Tensor:
@@ -102,6 +117,24 @@ class Contender:
         losses = self.model(
             self.batch['inputs'], self.batch['data_samples'], mode='loss')
         return self.model.parse_losses(losses)[0]
+
+    @property
+    def predicts(self) -> bool:
+        """Whether the model is also timed in eval mode (detectors and
+        segmentors)."""
+        return self.task != PRETRAINING
+
+    def predict(self) -> list:
+        """The eval-mode predictions of the batch (post-processing
+        included; the caller sets no-grad and precision)."""
+        self.model.eval()
+        try:
+            return self.model(
+                self.batch['inputs'],
+                self.batch['data_samples'],
+                mode='predict')
+        finally:
+            self.model.train()
 
     @property
     def batch_size(self) -> int:
@@ -118,45 +151,38 @@ class Contender:
         return prefix + '+'.join(sizes)
 
 
-def synthetic_images(count: int, size: int, seed: int) -> List[np.ndarray]:
-    """``count`` uint8 (size, size, 3) images: smooth colour gradients with
-    noise (deterministic for a seed)."""
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0, 1, size, dtype=np.float32)
-    images = []
-    for _ in range(count):
-        c0, c1 = rng.uniform(0, 255, (2, 3)).astype(np.float32)
-        image = c0 + (c1 - c0) * ramp[None, :, None] * ramp[:, None, None]
-        image += rng.normal(0, 20, image.shape).astype(np.float32)
-        images.append(np.clip(image, 0, 255).astype(np.uint8))
-    return images
-
-
-def form_batch(cfg: Config, model: nn.Module, batch_size: int, seed: int,
-               source_size: int) -> dict:
-    """One training batch: synthetic images through the config's own train
-    pipeline (its leading ``LoadImageFromFile`` skipped), ``default_collate``
-    and the model's data preprocessor."""
-    pipeline = list(train_pipeline(cfg))
-    if not pipeline or pipeline[0].get('type') != 'LoadImageFromFile':
-        raise ValueError('the train pipeline does not start with '
-                         'LoadImageFromFile; synthetic images cannot be fed')
+def form_batch(cfg: Config, pipeline: List[dict], task: str, model: nn.Module,
+               batch_size: int, seed: int, source_size: int) -> dict:
+    """One training batch: synthetic samples of the task through the train
+    ``pipeline`` (its loading transforms skipped), the train dataloader's
+    collate function and the model's data preprocessor."""
     with in_config_scope(cfg, MMPRETRAIN_SCOPE):
-        transform = Compose(pipeline[1:])
+        transform = Compose(without_loading(pipeline))
+        collate = collate_fn(cfg)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    classes = num_classes(cfg.model) or 1
     samples = []
-    for i, img in enumerate(synthetic_images(batch_size, source_size, seed)):
-        sample = dict(
-            img=img,
-            img_shape=img.shape[:2],
-            ori_shape=img.shape[:2],
-            img_path=f'synthetic_{i}.png')
+    for i in range(batch_size):
+        sample = SAMPLERS[task](rng, i, source_size, classes)
         for step in transform.transforms:
             sample = _apply(step, sample)
         samples.append(sample)
-    return model.data_preprocessor(default_collate(samples), True)
+    return model.data_preprocessor(collate(samples), True)
+
+
+def collate_fn(cfg: Config) -> Callable[[list], dict]:
+    """The train dataloader's ``collate_fn`` as mmengine's Runner builds it
+    (``pseudo_collate`` where the config sets none)."""
+    collate_cfg = dict(
+        cfg.train_dataloader.get('collate_fn') or dict(type='pseudo_collate'))
+    kind = collate_cfg.pop('type')
+    function = FUNCTIONS.get(kind) if isinstance(kind, str) else kind
+    if function is None:
+        raise KeyError(f'collate_fn {kind!r} is not registered')
+    return functools.partial(function, **collate_cfg)
 
 
 class PipelineError(ValueError):
@@ -186,11 +212,12 @@ def build_contender(config: str,
     stage = 'load the config'
     try:
         cfg = load_config(config)
-        notes = []
-        if img_size is not None:
-            stage = f'set the input size to {img_size}'
-            old = set_input_size(cfg, img_size)
-            notes.append(f'input size {old} -> {img_size}')
+        pipeline = train_pipeline(cfg)
+        task = task_of(pipeline)
+        stage = ('set the input size'
+                 if img_size is None else f'set the input size to {img_size}')
+        note = set_task_input_size(task, cfg, pipeline, img_size)
+        notes = [note] if note else []
         stage = 'build the model'
         model = random_model(cfg, seed, notes)
         model.to(device).train()
@@ -201,18 +228,20 @@ def build_contender(config: str,
             optim_wrapper = build_optim_wrapper(model, optim_cfg)
         stage = 'form an input batch'
         source = max(288, (img_size or 0) * 9 // 8)
-        batch = form_batch(cfg, model, batch_size, seed, source)
+        batch = form_batch(cfg, pipeline, task, model, batch_size, seed,
+                           source)
+        if img_size is not None:
+            check_input_size(task, batch, img_size)
     except Exception as error:
         raise BenchmarkError(config, stage, _reason(error)) from error
-    contender = Contender(
-        name or config_label(config), config, model, optim_wrapper, batch,
-        notes)
-    if img_size is not None and contender.input_desc.split(' ')[-1] != (
-            f'{img_size}x{img_size}'):
-        raise BenchmarkError(
-            config, 'form an input batch', f'the pipeline gives '
-            f'{contender.input_desc} inputs, not {img_size}x{img_size}')
-    return contender
+    return Contender(
+        name or config_label(config),
+        config,
+        model,
+        optim_wrapper,
+        batch,
+        task=task,
+        notes=notes)
 
 
 def random_model(cfg: Config, seed: int, notes: List[str]) -> nn.Module:
@@ -232,8 +261,9 @@ def random_model(cfg: Config, seed: int, notes: List[str]) -> nn.Module:
 
 def try_steps(contender: Contender, precisions: Sequence[str],
               device: str) -> None:
-    """One training step at every precision (a warm-up that also checks
-    that the steps run); a failure is a :class:`BenchmarkError`."""
+    """One training step (and, for detectors and segmentors, one
+    prediction) at every precision: a warm-up that also checks that they
+    run; a failure is a :class:`BenchmarkError`."""
     losses = []
 
     def loss_fn() -> Tensor:
@@ -241,16 +271,52 @@ def try_steps(contender: Contender, precisions: Sequence[str],
         losses.append(loss.detach())
         return loss
 
-    for precision in precisions:
-        stage = f'run a {precision} training step'
+    def attempt(stage: str, run: Callable[[], object]) -> None:
         try:
-            timed_step(loss_fn, contender.optim_wrapper, device, precision)
+            run()
         except Exception as error:
             raise BenchmarkError(contender.config, stage,
                                  _reason(error)) from error
+
+    for precision in precisions:
+        stage = f'run a {precision} training step'
+        attempt(
+            stage, lambda: timed_step(loss_fn, contender.optim_wrapper, device,
+                                      precision))
         if not torch.isfinite(losses[-1]):
             raise BenchmarkError(contender.config, stage,
                                  f'the loss is {losses[-1].item()}')
+        if contender.predicts:
+            attempt(
+                f'run a {precision} prediction',
+                lambda: timed_inference(contender.predict, device, precision))
+
+
+@dataclass
+class Inference:
+    """A contender's prediction as something
+    :func:`~mixmim_tools.benchmark.measure.measure_interleaved` steps with
+    :func:`inference_step`: its times go to ``contender.infer_times``."""
+    contender: Contender
+    optim_wrapper: None = None
+
+    def loss(self) -> list:
+        return self.contender.predict()
+
+    @property
+    def times(self) -> Dict[str, List[Dict[str, float]]]:
+        return self.contender.infer_times
+
+    @property
+    def precisions(self) -> List[str]:
+        return self.contender.precisions
+
+
+def inference_step(predict_fn: Callable[[], object], optim_wrapper: None,
+                   device: str, precision: str) -> Dict[str, float]:
+    """The ``step`` of :func:`measure_interleaved` for :class:`Inference`
+    runs."""
+    return timed_inference(predict_fn, device, precision)
 
 
 # ------------------------------------------------------------------- FLOPs
@@ -261,29 +327,35 @@ def _sdpa_flop_jit(inputs: list, outputs: list) -> int:
     return math.prod(query[:-1]) * key[-2] * (query[-1] + value[-1])
 
 
-class _LossForward(nn.Module):
-    """The loss of a fixed batch as a function of the inputs alone (what
-    mmengine's jit-based FLOP counter needs)."""
+class _Forward(nn.Module):
+    """The model on a fixed batch as a function of the inputs alone (what
+    mmengine's jit-based FLOP counter needs): the parsed loss in ``'loss'``
+    mode, the network's outputs in ``'tensor'`` mode."""
 
-    def __init__(self, contender: Contender) -> None:
+    def __init__(self, contender: Contender, mode: str) -> None:
         super().__init__()
         self.model = contender.model
         self.data_samples = contender.batch['data_samples']
+        self.mode = mode
 
-    def forward(self, inputs) -> Tensor:
-        losses = self.model(inputs, self.data_samples, mode='loss')
-        return self.model.parse_losses(losses)[0]
+    def forward(self, inputs):
+        out = self.model(inputs, self.data_samples, mode=self.mode)
+        return self.model.parse_losses(out)[0] if self.mode == 'loss' else out
 
 
 def count_flops(contender: Contender) -> None:
     """Set the forward FLOPs per image (mmengine's ``FlopAnalyzer``, one
     multiply-add = 1 FLOP, with a handle for scaled-dot-product attention;
     torch's ``FlopCounterMode`` halved to the same convention where
-    mmengine fails) and the fwd+bwd FLOPs of the batch (torch)."""
+    mmengine fails) and the fwd+bwd FLOPs of the batch (torch). The forward
+    is the training loss's for pretraining, the eval-mode network's
+    (``mode='tensor'``) for detectors and segmentors."""
     model = contender.model
+    contender.flops_of = 'tensor' if contender.predicts else 'loss'
+    forward = _Forward(contender, contender.flops_of)
+    model.train(contender.flops_of == 'loss')
     try:
-        analyzer = FlopAnalyzer(
-            _LossForward(contender), (contender.batch['inputs'], ))
+        analyzer = FlopAnalyzer(forward, (contender.batch['inputs'], ))
         analyzer.set_op_handle('aten::scaled_dot_product_attention',
                                _sdpa_flop_jit)
         analyzer.unsupported_ops_warnings(False)
@@ -293,10 +365,12 @@ def count_flops(contender: Contender) -> None:
     except Exception as error:
         from torch.utils.flop_counter import FlopCounterMode
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            contender.loss()
+            forward(contender.batch['inputs'])
         flops, contender.flops_by = counter.get_total_flops() / 2, 'torch'
         contender.notes.append('mmengine FLOP analysis failed '
                                f'({_reason(error)}); torch count used')
+    finally:
+        model.train()
     contender.fwd_flops = flops / contender.batch_size
     contender.step_flops = step_flops(contender.loss)
     model.zero_grad(set_to_none=True)

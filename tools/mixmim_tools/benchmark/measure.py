@@ -60,6 +60,18 @@ def timed_step(loss_fn: Callable[[], torch.Tensor],
     return dict(fwd_bwd=middle - start, optim=end - middle)
 
 
+def timed_inference(predict_fn: Callable[[], object], device: str,
+                    precision: str) -> Dict[str, float]:
+    """One eval-mode prediction (no gradients, autocast at ``precision``);
+    returns its seconds as ``{'infer': s}``."""
+    synchronize(device)
+    start = time.perf_counter()
+    with torch.no_grad(), autocast(device, precision):
+        predict_fn()
+    synchronize(device)
+    return dict(infer=time.perf_counter() - start)
+
+
 def _status_kib(field: str) -> int:
     with open('/proc/self/status') as f:
         for line in f:
@@ -215,17 +227,26 @@ def measure_interleaved(contenders: Sequence[Steppable],
                         progress: Optional[Callable[[int, int],
                                                     None]] = None) -> None:
     """Time ``warmup + iters`` rounds; each round steps every contender once
-    at every precision (precision-major, contenders in order). The rounds
-    after the warm-up are appended to ``contender.times[precision]``;
+    at every precision (precision-major, contenders in order; a contender
+    with a ``precisions`` attribute only at those). The rounds after the
+    warm-up are appended to ``contender.times[precision]``;
     ``progress(done, total)`` is called after every round."""
     for it in range(warmup + iters):
         for precision in precisions:
-            for c in contenders:
+            for c in _at(contenders, precision):
                 times = step(c.loss, c.optim_wrapper, device, precision)
                 if it >= warmup:
                     c.times.setdefault(precision, []).append(times)
         if progress is not None:
             progress(it + 1, warmup + iters)
+
+
+def _at(contenders: Sequence[Steppable], precision: str) -> list:
+    """The contenders that run at ``precision``."""
+    return [
+        c for c in contenders
+        if precision in getattr(c, 'precisions', (precision, ))
+    ]
 
 
 def measure_memory(contenders: Sequence[Steppable], precisions: Sequence[str],
@@ -236,7 +257,7 @@ def measure_memory(contenders: Sequence[Steppable], precisions: Sequence[str],
     if device == 'cpu' and not return_freed_memory():
         return False
     for precision in precisions:
-        for c in contenders:
+        for c in _at(contenders, precision):
             c.memory[precision] = step_peak_memory(
                 lambda: timed_step(c.loss, c.optim_wrapper, device, precision),
                 device)

@@ -1,5 +1,6 @@
-"""Training-step benchmark of pretraining configs (the plugin's and any
-installed package's, e.g. ``mmpretrain::``), measured interleaved in one run.
+"""Benchmark of pretraining, detection and segmentation configs (the
+plugin's and any installed package's, e.g. ``mmpretrain::``, ``mmdet::``,
+``mmseg::``), measured interleaved in one run.
 
     python tools/analysis_tools/benchmark_models.py CONFIG [CONFIG ...]
         [--names NAME ...] [--batch 4] [--img-size N]
@@ -12,22 +13,32 @@ training-step time (forward + backward + the config's own optimizer, with
 its gradient clipping), images/s, its speed relative to the first config,
 achieved TFLOP/s, the memory of weights + optimizer state and the peak
 memory a step adds (CUDA allocator; on CPU the resident-set high-water mark
-rise). Inputs are the config's own: synthetic images through its train
-pipeline and data preprocessor; the image size is the config's unless
-``--img-size``. Precision is autocast around the forward (no loss
-scaling); mixed-precision optimizer wrappers become ``OptimWrapper``.
-``Pretrained`` init_cfgs are stripped (random weights; nothing is
-downloaded). All notes are printed under the table.
+rise); for detectors and segmentors also the eval-mode inference latency of
+the batch (``mode='predict'``, post-processing included) and its images/s.
+Inputs are the config's own: synthetic samples of its task (images; boxes
+and masks for detectors, label maps for segmentors) through its train
+pipeline, collate function and data preprocessor. The input size is the
+config's unless ``--img-size``: the crop for pretraining and segmentation,
+the shorter side for detection (whose train resizes become one resize to
+the test scale, see :mod:`mixmim_tools.benchmark.tasks`). FLOPs are the
+training loss's forward for pretraining and the network's
+(``mode='tensor'``, as mmdet's and mmseg's ``get_flops.py``) for detectors
+and segmentors (column ``FLOPs of``). Precision is autocast around the
+forward (no loss scaling); mixed-precision optimizer wrappers become
+``OptimWrapper``. ``Pretrained`` init_cfgs are stripped (random weights;
+nothing is downloaded). All notes are printed under the table.
 
 Every round steps each model once at each precision (round-robin), so
 machine noise hits all alike; medians over ``--iters`` rounds after
 ``--warmup`` are reported. Writes ``benchmark.md``, ``benchmark.csv`` and
 ``benchmark.png`` (images/s and peak memory bars) in ``--out-dir``.
 
-A config that cannot be loaded, built, fed or stepped is reported on stderr
-(``error: <config>: cannot <stage>: <reason>``) and skipped; the others are
-still measured and written, and the exit status is 1. Exit status 0 means
-every config was measured.
+A config that cannot be loaded, built, fed, stepped or run in eval mode is
+reported on stderr (``error: <config>: cannot <stage>: <reason>``) and
+skipped (only at the failing precision where the others run: mmcv's CPU
+NMS, for one, has no bf16 kernel, so detectors run fp32 only on a CPU); the
+others are still measured and written, and the exit status is 1. Exit
+status 0 means every config was measured at every precision.
 """
 import argparse
 import os.path as osp
@@ -37,24 +48,25 @@ from typing import List, Sequence
 import torch
 from mmengine.logging import MessageHub
 
-from ..benchmark.contenders import (BenchmarkError, Contender, build_contender,
-                                    count_flops, try_steps)
+from ..benchmark.contenders import (BenchmarkError, Contender, Inference,
+                                    build_contender, count_flops,
+                                    inference_step, try_steps)
 from ..benchmark.measure import device_name, measure_memory
 from ..benchmark.results import COLUMNS, bar_chart, result_rows
 from ..tables import markdown_table, write_csv, write_lines
 from .benchmarking import (add_step_args, apply_step_args, check_step_args,
                            time_rounds)
 
-CSV_KEYS = ('model', 'config', 'precision', 'device', 'batch', 'input',
-            'params_m', 'fwd_gflops', 'flops_by', 'fwd_bwd_s', 'optim_s',
-            'step_s', 'images_per_s', 'speed_vs_first', 'tflops', 'state_mib',
-            'peak_mib')
+CSV_KEYS = ('model', 'task', 'config', 'precision', 'device', 'batch', 'input',
+            'params_m', 'fwd_gflops', 'flops_of', 'flops_by', 'fwd_bwd_s',
+            'optim_s', 'step_s', 'images_per_s', 'speed_vs_first', 'tflops',
+            'infer_s', 'infer_images_per_s', 'state_mib', 'peak_mib')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Interleaved training-step benchmark of pretraining '
-        'configs')
+        description='Interleaved benchmark of pretraining, detection and '
+        'segmentation configs')
     parser.add_argument(
         'configs', nargs='+', help='config paths or <package>::<path>')
     parser.add_argument(
@@ -64,7 +76,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--img-size',
         type=int,
         default=None,
-        help='training resolution (default: each config\'s own)')
+        help='input size: the crop for pretraining and segmentation, the '
+        'shorter side for detection (default: each config\'s own)')
     parser.add_argument(
         '--out-dir', default='work_dirs/benchmark_models', help='output dir')
     args = parser.parse_args(argv)
@@ -94,13 +107,23 @@ def build_all(args) -> tuple:
         try:
             contender = build_contender(config, args.device, args.batch,
                                         args.seed, name, args.img_size)
-            try_steps(contender, args.precisions, args.device)
         except BenchmarkError as error:
-            print(f'error: {error}', file=sys.stderr, flush=True)
-            errors.append(error)
+            errors.append(report_error(error))
             continue
-        contenders.append(contender)
+        for precision in args.precisions:
+            try:
+                try_steps(contender, [precision], args.device)
+                contender.precisions.append(precision)
+            except BenchmarkError as error:
+                errors.append(report_error(error))
+        if contender.precisions:
+            contenders.append(contender)
     return contenders, errors
+
+
+def report_error(error: BenchmarkError) -> BenchmarkError:
+    print(f'error: {error}', file=sys.stderr, flush=True)
+    return error
 
 
 def log(message: str) -> None:
@@ -117,11 +140,14 @@ def report(args, contenders: Sequence[Contender], rows: List[dict],
     ]
     lines += markdown_table(rows, COLUMNS)
     lines += [
-        '', 'fwd GFLOPs/img: forward of the training loss per image, one '
+        '', 'fwd GFLOPs/img: the forward of `FLOPs of` per image, one '
         'multiply-add = 1 FLOP; TFLOP/s: torch-counted forward+backward '
         'FLOPs of the batch (multiply-add = 2) / step time; speed vs first: '
-        'images/s over the first model\'s at the same precision; '
-        'weights+optim: parameters, buffers and optimizer state; step peak: '
+        'images/s over the first model\'s at the same precision; FLOPs of: '
+        'loss = the training loss\'s forward, tensor = the eval-mode network '
+        '(mode=\'tensor\', no post-processing); inference: eval-mode '
+        'prediction of the batch with post-processing; weights+optim: '
+        'parameters, buffers and optimizer state; step peak: '
         'memory a training step adds on top of that (activations, '
         'gradients).'
     ]
@@ -148,6 +174,9 @@ def main(argv=None) -> int:
     for c in contenders:
         count_flops(c)
     time_rounds(args, contenders, 'round')
+    predicting = [Inference(c) for c in contenders if c.predicts]
+    if predicting:
+        time_rounds(args, predicting, 'inference round', inference_step)
     memory_ok = measure_memory(contenders, args.precisions, args.device)
     rows = result_rows(contenders, args.precisions)
     for row in rows:
@@ -157,12 +186,12 @@ def main(argv=None) -> int:
     out = args.out_dir
     write_lines(lines, osp.join(out, 'benchmark.md'))
     write_csv(rows, CSV_KEYS, osp.join(out, 'benchmark.csv'))
-    bar_chart(
-        rows, osp.join(out, 'benchmark.png'),
-        f'training step, batch {args.batch}, {device_name(args.device)}')
+    bar_chart(rows, osp.join(out, 'benchmark.png'),
+              f'batch {args.batch}, {device_name(args.device)}')
     log(f'written: {out}/benchmark.{{md,csv,png}}')
     if errors:
-        log(f'error: {len(errors)} of {len(args.configs)} configs were not '
-            'benchmarked: ' + '; '.join(e.config for e in errors))
+        log(f'error: {len(errors)} configs or precisions were not '
+            'benchmarked: ' + '; '.join(f'{e.config} ({e.stage})'
+                                        for e in errors))
         return 1
     return 0

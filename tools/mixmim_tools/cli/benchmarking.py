@@ -8,7 +8,8 @@ from typing import Sequence
 import torch
 from mmengine.logging import MMLogger
 
-from ..benchmark.measure import PRECISIONS, Steppable, measure_interleaved
+from ..benchmark.measure import (PRECISIONS, StepFn, Steppable,
+                                 measure_interleaved, timed_step)
 
 
 def add_step_args(parser: argparse.ArgumentParser) -> None:
@@ -48,16 +49,19 @@ def apply_step_args(args: argparse.Namespace) -> None:
     MMLogger.get_current_instance().setLevel('ERROR')
 
 
-def time_rounds(args: argparse.Namespace, contenders: Sequence[Steppable],
-                unit: str) -> None:
+def time_rounds(args: argparse.Namespace,
+                contenders: Sequence[Steppable],
+                unit: str,
+                step: StepFn = timed_step) -> None:
     """:func:`~mixmim_tools.benchmark.measure.measure_interleaved` with the
-    step options, saying ``<unit> <done>/<total> done`` on stderr after
-    every round."""
+    step options (and ``step``), saying ``<unit> <done>/<total> done`` on
+    stderr after every round."""
     measure_interleaved(
         contenders,
         args.precisions,
         args.iters,
         args.warmup,
         args.device,
+        step=step,
         progress=lambda done, total: print(
             f'{unit} {done}/{total} done', file=sys.stderr, flush=True))
