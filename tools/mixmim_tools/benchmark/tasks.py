@@ -29,7 +29,7 @@ Detection and segmentation models are also timed in eval mode
 mmseg's ``get_flops.py`` count them); pretraining FLOPs are those of the
 training loss.
 """
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from mmengine.config import Config
@@ -260,7 +260,6 @@ SAMPLERS = {
     DETECTION: detection_sample,
     SEGMENTATION: segmentation_sample,
 }
-Sampler = Callable[[np.random.Generator, int, int, int], dict]
 
 
 def num_classes(node) -> Optional[int]:
