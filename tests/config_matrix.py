@@ -24,11 +24,9 @@ matrix changes, always as ``--cfg-options`` (the user's own mechanism):
   models are built for it).
 """
 import glob
-import json
 import math
 import os
 import os.path as osp
-import re
 import subprocess
 import sys
 import threading
@@ -38,23 +36,17 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 from mmengine.config import Config
 from pytest import StashKey
 
-from mixmim_plugin.utils.config_checks import iter_datasets
+from mixmim_tools.transfer import (DATALOADERS, data_overrides, datasets,
+                                   pretraining_source, task)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(ROOT, 'configs')
 BIN = osp.dirname(sys.executable)
-DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 BATCH = 2  # even: MixMIM pairs images; >1: MoBY's BatchNorm
 EVAL_SAMPLES = 2
 # input scale of the dense tasks: 1333x800 -> 267x160, 512 crops -> 128
 INPUT_SCALE = {'det': 1 / 5, 'seg': 1 / 4}
 SIZE_KEYS = ('scale', 'scales', 'crop_size', 'img_scale', 'size', 'stride')
-DATA_KIND = {
-    'pretrain': 'imagenet',
-    'cls': 'imagenet',
-    'det': 'coco',
-    'seg': 'ade'
-}
 TIMEOUT = 900
 # pytest stash key: the configs of the session's selected matrix tests
 MATRIX_SELECTED = StashKey()
@@ -83,14 +75,6 @@ def toolbox(cfg: Config) -> str:
     return cfg.get('default_scope', 'mixmim_plugin')
 
 
-def task(cfg: Config) -> str:
-    """``'pretrain'``, ``'cls'``, ``'det'`` or ``'seg'``."""
-    scope = toolbox(cfg)
-    if scope != 'mixmim_plugin':
-        return {'mmdet': 'det', 'mmseg': 'seg'}[scope]
-    return 'cls' if cfg.get('val_evaluator') else 'pretrain'
-
-
 def has_loop(cfg: Config, split: str) -> bool:
     """Whether the Runner builds this loop (an empty ``test_cfg`` does)."""
     return all(
@@ -99,30 +83,17 @@ def has_loop(cfg: Config, split: str) -> bool:
 
 
 # ------------------------------------------------------- pretrained weights
-def pretraining_source(cfg: Config) -> Optional[Tuple[str, bool]]:
-    """(pretraining config, needs moby2swin) named by a transfer config's
-    ``Pretrained`` checkpoint ``work_dirs/<config>/<file>``; None without
-    one. A checkpoint path that names no config here is an error."""
-    init = cfg.model.get('backbone', {}).get('init_cfg', None)
-    if not isinstance(init, dict) or init.get('type') != 'Pretrained':
-        return None
-    path = init.get('checkpoint') or ''
-    match = re.fullmatch(r'work_dirs/([^/]+)/([^/]+\.pth)', path)
-    found = glob.glob(
-        osp.join(CONFIG_DIR, '**', f'{match.group(1)}.py'),
-        recursive=True) if match else []
-    if len(found) != 1:
-        raise ValueError(
-            f'pretrained checkpoint {path!r} does not name one pretraining '
-            'config: write it as work_dirs/<config name>/<file>.pth')
-    return osp.relpath(found[0], ROOT), path.endswith('_swin.pth')
+def pretraining_of(cfg: Config) -> Optional[Tuple[str, bool]]:
+    """``pretraining_source`` with the config repository-relative, as
+    :func:`all_configs` names it."""
+    source = pretraining_source(cfg)
+    return source and (osp.relpath(source[0], ROOT), source[1])
 
 
 def upstream_configs() -> frozenset:
     """The pretraining configs that some transfer config starts from."""
     sources = (
-        pretraining_source(load(c)) for c in all_configs()
-        if '/benchmarks/' in c)
+        pretraining_of(load(c)) for c in all_configs() if '/benchmarks/' in c)
     return frozenset(source[0] for source in sources if source)
 
 
@@ -157,40 +128,15 @@ def _literal(value) -> str:
     return str(value)
 
 
-def coco_classes(root: str) -> Tuple[str, ...]:
-    """Category names of a COCO-format set, in id order."""
-    with open(osp.join(root, 'annotations', 'instances_train2017.json')) as f:
-        categories = json.load(f)['categories']
-    return tuple(c['name'] for c in sorted(categories, key=lambda c: c['id']))
-
-
 def data_options(cfg: Config,
                  data: Dict[str, str],
                  checkpoint: Optional[str] = None) -> List[str]:
     """Where the data (and the pretrained checkpoint) are: the keys of the
     README's "Your own data", set to the embedded data."""
-    kind = task(cfg)
-    root = data[DATA_KIND[kind]]
-    options = []
-    for field, where, _ in _datasets(cfg):
-        options.append(f'{where}.data_root={root}')
-        if kind == 'det':
-            options.append(
-                f'{where}.metainfo.classes={_literal(coco_classes(root))}')
-    if kind == 'det':
-        count = len(coco_classes(root))
-        options += [
-            f'model.roi_head.bbox_head.num_classes={count}',
-            f'model.roi_head.mask_head.num_classes={count}'
-        ]
-        for split in ('val', 'test'):
-            if (cfg.get(f'{split}_evaluator', None) or {}).get('ann_file'):
-                options.append(
-                    f'{split}_evaluator.ann_file='
-                    f'{osp.join(root, "annotations/instances_val2017.json")}')
-    if checkpoint is not None:
-        options.append(f'model.backbone.init_cfg.checkpoint={checkpoint}')
-    return options
+    return [
+        f'{key}={_literal(value)}'
+        for key, value in data_overrides(cfg, data, checkpoint).items()
+    ]
 
 
 def size_options(cfg: Config) -> List[str]:
@@ -203,7 +149,7 @@ def size_options(cfg: Config) -> List[str]:
                 f'{field}.batch_size={BATCH}', f'{field}.num_workers=0',
                 f'{field}.persistent_workers=False'
             ]
-    for field, where, dataset in _datasets(cfg):
+    for field, where, dataset in datasets(cfg):
         count = BATCH if field == 'train_dataloader' else EVAL_SAMPLES
         options.append(f'{where}.indices={count}')
         if task(cfg) in INPUT_SCALE:
@@ -250,16 +196,6 @@ def run_options(cfg: Config,
         checkpoint: the pretrained checkpoint for ``Pretrained`` backbones.
     """
     return data_options(cfg, data, checkpoint) + size_options(cfg)
-
-
-def _datasets(cfg: Config) -> Iterator[Tuple[str, str, dict]]:
-    """(dataloader field, config path, dataset cfg) of every dataset."""
-    for field in DATALOADERS:
-        loader = cfg.get(field, None)
-        if loader:
-            for where, dataset in iter_datasets(
-                    loader.get('dataset'), f'{field}.dataset'):
-                yield field, where, dataset
 
 
 # ---------------------------------------------------------------- commands
@@ -359,7 +295,7 @@ class Matrix:
         """Queue ``config`` once, after the pretraining run it starts from:
         a run only ever waits for runs queued before it, so no worker waits
         for a run queued behind it."""
-        source = pretraining_source(load(config))
+        source = pretraining_of(load(config))
         if source is not None:
             self.submit(source[0])
         with self._lock:
@@ -396,7 +332,7 @@ class Matrix:
         of the pretraining config it names, converted by moby2swin.py where
         the name says ``_swin``; None for a config without ``Pretrained``.
         """
-        source = pretraining_source(cfg)
+        source = pretraining_of(cfg)
         if source is None:
             return None
         upstream, to_swin = source

@@ -13,7 +13,7 @@ import re
 
 import pytest
 from config_matrix import (MATRIX_SELECTED, Matrix, all_configs, has_loop,
-                           load, pretraining_source, task, toolbox)
+                           load, pretraining_of, task, toolbox)
 
 from mixmim_plugin.engine.optimizers.device_amp_optim_wrapper import \
     cpu_precision
@@ -79,7 +79,7 @@ def test_transfer_configs_name_their_pretraining(config):
     cfg = load(config)
     init = cfg.model.backbone.get('init_cfg', None) or {}
     if init.get('type') == 'Pretrained':
-        upstream, _ = pretraining_source(cfg)
+        upstream, _ = pretraining_of(cfg)
         assert task(load(upstream)) == 'pretrain'
 
 

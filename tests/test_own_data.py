@@ -14,8 +14,9 @@ import shlex
 import sys
 
 import pytest
-from config_matrix import (ROOT, coco_classes, last_checkpoint, load, run,
-                           size_options)
+from config_matrix import ROOT, last_checkpoint, load, run, size_options
+
+from mixmim_tools.transfer import coco_classes
 
 BLOCK = re.compile(r'<!-- own-data:begin -->\s*```bash\n(.*?)```', re.S)
 

@@ -1,30 +1,46 @@
 """Learning-signal benchmark: does each method's pretraining beat a random
-encoder?
+encoder, frozen, after fine-tuning and in transfer?
 
     python tools/analysis_tools/learning_signal.py [CONFIG ...]
-        [--iters 600] [--data data/embedded] [--out-dir DIR]
-        [--knn-k 20] [--probe-epochs 100] [--num-workers N] [--seed 0]
+        [--protocol knn linear finetune det seg] [--iters 600]
+        [--finetune-iters 190] [--det-iters 120] [--seg-iters 120]
+        [--data data/embedded] [--out-dir DIR] [--knn-k 20]
+        [--probe-epochs 100] [--num-workers N] [--seed 0]
 
 Pretrains each config (default: the tiny embedded MixMIM, DropPos, MAE and
 MoBY configs) on the embedded ImageNet-style data for the same number of
 iterations (``--iters``, batch as configured: 32), each with its own
 optimizer and its schedule shape compressed to that budget (600 iterations
-= 33 epochs of the 600 training images: at 150, the pixel-reconstruction
-methods are still below their random initialisation). Then scores the
-frozen encoder next to the same encoder at its random initialisation (the
-weights its training started from): weighted k-NN and a linear probe on
-pooled features, fitted on the embedded train split (600 images, 10
-classes) and evaluated on the val split (200 images), at the config's
-training crop size. Prints a table, writes ``learning_signal.md`` and
-``learning_signal.csv`` to ``--out-dir``, and says for every method whether
-it beats random init on both scores. A config that fails to load stops the
-run before any training; one that fails to train or score is reported
-(``error: <config>: ...``) and the others are still measured and written.
-The exit status is 0 when everything ran, whatever the verdicts.
+= 33 epochs of the 600 training images). Then compares the pretrained
+encoder with the same encoder at its random initialisation (the weights
+its training started from, saved as ``iter_0.pth``) under each
+``--protocol``:
+
+- ``knn``, ``linear``: weighted k-NN and a linear probe on frozen pooled
+  features at the training crop size, fitted on the embedded train split
+  (600 images, 10 classes), top-1 on its val split (200 images);
+- ``finetune``, ``det``, ``seg``: the method's embedded transfer config
+  (``configs/*/benchmarks/*_embedded.py`` naming the pretraining config in
+  its ``Pretrained`` checkpoint: the fine-tuning recipe with layer decay and
+  drop path, Mask R-CNN on the embedded COCO set, UPerNet on the embedded
+  ADE set) trained from each checkpoint through the converter and
+  ``init_cfg`` a user goes through, with the same seed and the config's
+  schedule shape set to ``--<protocol>-iters``, scored by its evaluator.
+
+Prints the pretraining runs and one row per method, protocol and metric
+(random, pretrained, ``beats random`` yes/no), then ``beats random: N of
+M``; writes ``learning_signal.md``, ``learning_signal.csv`` and
+``pretraining.csv`` to ``--out-dir``. A method without a transfer config
+for a protocol is listed as not measured. A config that fails to load stops
+the run before any training; a pretraining or transfer run that fails is
+named (``error: <config>: ...``), the others are still measured and
+written, and the exit status is 1. Otherwise it is 0, whatever the
+verdicts.
 """
 import argparse
 import os.path as osp
 import sys
+import time
 from typing import Dict, List
 
 import torch
@@ -32,9 +48,12 @@ from mmengine.config import Config
 
 from ..configs import config_label, load_config
 from ..data.embedded import make_embedded_data
+from ..downstream import (PROTOCOLS, starting_checkpoint, transfer,
+                          transfer_config, transfer_configs)
 from ..evaluation import image_folder_dataset
-from ..learning_signal import (budget_config, input_size, normalization,
-                               pretrain, score_encoder, verdicts)
+from ..learning_signal import (FROZEN_PROTOCOLS, Pretrained, budget_config,
+                               input_size, normalization, pretrain,
+                               score_encoder)
 from ..tables import markdown_table, write_csv, write_lines
 
 DEFAULT_CONFIGS = (
@@ -43,32 +62,57 @@ DEFAULT_CONFIGS = (
     'configs/mae/mae-tiny_1xb32_20e_embedded.py',
     'configs/moby/moby-swin-nano_1xb32_30e_embedded.py',
 )
-COLUMNS = (
+# 10 epochs of the embedded classification train split (600 images, batch
+# 32) and of the embedded COCO and ADE train splits (48 images, batch 4)
+DEFAULT_TRANSFER_ITERS = {'finetune': 190, 'det': 120, 'seg': 120}
+FROZEN_METRICS = {'knn': 'k-NN top-1', 'linear': 'probe top-1'}
+CHOICES = FROZEN_PROTOCOLS + tuple(PROTOCOLS)
+RANDOM, PRETRAINED = 'random', 'pretrained'
+
+PRETRAIN_COLUMNS = (
     ('method', 'method'),
     ('iters', 'iters'),
     ('pretrain_s', 'pretrain (s)'),
     ('loss', 'loss first -> last'),
-    ('eval_size', 'eval size'),
-    ('knn_random', 'k-NN random'),
-    ('knn_trained', 'k-NN trained'),
-    ('probe_random', 'probe random'),
-    ('probe_trained', 'probe trained'),
+)
+PRETRAIN_CSV = ('method', 'config', 'iters', 'batch', 'pretrain_s',
+                'first_loss', 'last_loss')
+COLUMNS = (
+    ('method', 'method'),
+    ('protocol', 'protocol'),
+    ('config', 'config'),
+    ('metric', 'metric'),
+    (RANDOM, 'random'),
+    (PRETRAINED, 'pretrained'),
+    ('seconds', 'time (s)'),
     ('beats_random', 'beats random'),
 )
-CSV_KEYS = ('method', 'config', 'iters', 'batch', 'pretrain_s', 'first_loss',
-            'last_loss', 'eval_size', 'knn_random', 'knn_trained',
-            'probe_random', 'probe_trained', 'beats_random')
+CSV_KEYS = ('method', 'protocol', 'config', 'iters', 'metric', RANDOM,
+            PRETRAINED, 'seconds', 'beats_random')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='k-NN / linear probe of pretrained vs random encoders')
+        description='pretrained vs random encoders: frozen, fine-tuned and '
+        'in transfer')
     parser.add_argument('configs', nargs='*', default=list(DEFAULT_CONFIGS))
+    parser.add_argument(
+        '--protocol',
+        nargs='+',
+        choices=CHOICES,
+        default=list(FROZEN_PROTOCOLS),
+        help='what to score (default: knn linear)')
     parser.add_argument(
         '--iters',
         type=int,
         default=600,
         help='pretraining iterations per method (same for all)')
+    for protocol, iters in DEFAULT_TRANSFER_ITERS.items():
+        parser.add_argument(
+            f'--{protocol}-iters',
+            type=int,
+            default=iters,
+            help=f'{protocol} iterations per run (same for every method)')
     parser.add_argument(
         '--data',
         default='data/embedded',
@@ -81,13 +125,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--num-workers',
         type=int,
         default=None,
-        help='data loader workers (default: the config\'s)')
+        help='pretraining data loader workers (default: the config\'s)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=None)
     args = parser.parse_args(argv)
-    for flag in ('iters', 'knn_k', 'probe_epochs'):
+    counts = ['iters', 'knn_k', 'probe_epochs'
+              ] + [f'{p}_iters' for p in DEFAULT_TRANSFER_ITERS]
+    for flag in counts:
         if getattr(args, flag) < 1:
             parser.error(f'--{flag.replace("_", "-")} must be >= 1')
+    args.protocol = [p for p in CHOICES if p in args.protocol]
     return args
 
 
@@ -96,46 +143,89 @@ def method_name(cfg: Config, config: str, taken: List[str]) -> str:
     return config_label(config) if name in taken else name
 
 
-def run_one(args, cfg: Config, config: str, name: str, roots: Dict[str, str],
-            datasets: dict) -> dict:
-    """Pretrain one config and score its encoder before and after."""
-    size = input_size(cfg)
-    if size not in datasets:
-        datasets[size] = [
-            image_folder_dataset(osp.join(roots['imagenet'], split), size)
-            for split in ('train', 'val')
-        ]
-    work_dir = osp.join(args.out_dir, 'work', name)
-    result = pretrain(
-        budget_config(cfg, args.iters, roots['imagenet'], work_dir, args.seed,
-                      args.num_workers))
-    norm = normalization(cfg)
-    scores = {
-        label:
-        score_encoder(backbone, *datasets[size], norm, args.knn_k,
-                      args.probe_epochs)
-        for label, backbone in (('random', result.initial), ('trained',
-                                                             result.trained))
+def result_row(name: str, protocol: str, config: str, iters: int, metric: str,
+               random: float, pretrained: float, seconds: float) -> dict:
+    return {
+        'method': name,
+        'protocol': protocol,
+        'config': config_label(config),
+        'iters': iters,
+        'metric': metric,
+        RANDOM: round(random, 4),
+        PRETRAINED: round(pretrained, 4),
+        'seconds': round(seconds, 1),
+        'beats_random': 'yes' if pretrained > random else 'no',
     }
-    row = dict(
+
+
+def pretrain_row(name: str, config: str, cfg: Config, iters: int,
+                 result: Pretrained) -> dict:
+    return dict(
         method=name,
         config=config,
-        iters=args.iters,
+        iters=iters,
         batch=cfg.train_dataloader.batch_size,
         pretrain_s=round(result.seconds, 1),
         first_loss=round(result.first_loss, 4),
         last_loss=round(result.last_loss, 4),
-        loss=f'{result.first_loss:.4f} -> {result.last_loss:.4f}',
-        eval_size=size)
-    for label, score in scores.items():
-        row[f'knn_{label}'] = round(score['knn'], 4)
-        row[f'probe_{label}'] = round(score['probe'], 4)
-    beats = [
-        metric for key, metric in (('knn', 'k-NN'), ('probe', 'probe'))
-        if row[f'{key}_trained'] > row[f'{key}_random']
+        loss=f'{result.first_loss:.4f} -> {result.last_loss:.4f}')
+
+
+def frozen_rows(args, cfg: Config, config: str, name: str, result: Pretrained,
+                datasets: dict) -> List[dict]:
+    """The k-NN / linear-probe rows of one pretraining run."""
+    protocols = [p for p in args.protocol if p in FROZEN_PROTOCOLS]
+    if not protocols:
+        return []
+    size = input_size(cfg)
+    if size not in datasets:
+        datasets[size] = [
+            image_folder_dataset(
+                osp.join(args.roots['imagenet'], split), size)
+            for split in ('train', 'val')
+        ]
+    rows = []
+    for protocol in protocols:
+        scores, start = {}, time.perf_counter()
+        for label, backbone in ((RANDOM, result.initial), (PRETRAINED,
+                                                           result.trained)):
+            scores[label] = score_encoder(backbone, *datasets[size],
+                                          normalization(cfg), [protocol],
+                                          args.knn_k,
+                                          args.probe_epochs)[protocol]
+        rows.append(
+            result_row(name, protocol, config, args.iters,
+                       FROZEN_METRICS[protocol], scores[RANDOM],
+                       scores[PRETRAINED],
+                       time.perf_counter() - start))
+    return rows
+
+
+def transfer_rows(args, protocol: str, transfer_path: str, name: str,
+                  result: Pretrained, work_dir: str) -> List[dict]:
+    """Train the transfer config from the random and the pretrained
+    checkpoint (same seed and schedule) and compare their metrics."""
+    cfg = load_config(transfer_path)
+    iters = getattr(args, f'{protocol}_iters')
+    runs = {}
+    for label, checkpoint in ((RANDOM, result.initial_checkpoint),
+                              (PRETRAINED, result.checkpoint)):
+        print(
+            f'{protocol}: {config_label(transfer_path)} from the {label} '
+            f'{name} encoder for {iters} iterations',
+            file=sys.stderr,
+            flush=True)
+        runs[label] = transfer(
+            transfer_config(cfg, args.roots,
+                            starting_checkpoint(cfg, checkpoint),
+                            osp.join(work_dir, label), args.seed, iters),
+            protocol)
+    seconds = sum(r.seconds for r in runs.values())
+    return [
+        result_row(name, protocol, transfer_path, iters, metric,
+                   runs[RANDOM].metrics[key], runs[PRETRAINED].metrics[key],
+                   seconds) for key, metric in PROTOCOLS[protocol].metrics
     ]
-    row['beats_random'] = ' and '.join(beats) if beats else 'no'
-    return row
 
 
 def load_configs(paths: List[str]) -> List[Config]:
@@ -151,6 +241,68 @@ def load_configs(paths: List[str]) -> List[Config]:
     return configs
 
 
+class Report:
+    """The rows, the pretraining runs, the errors and what was not
+    measured, as they come in."""
+
+    def __init__(self) -> None:
+        self.pretraining: List[dict] = []
+        self.rows: List[dict] = []
+        self.errors: List[str] = []
+        self.unmeasured: List[str] = []
+
+    def error(self, config: str, error: Exception) -> None:
+        line = f'error: {config}: {type(error).__name__}: {error}'
+        print(line, file=sys.stderr, flush=True)
+        self.errors.append(line)
+
+    def lines(self, args) -> List[str]:
+        wins = sum(row['beats_random'] == 'yes' for row in self.rows)
+        lines = [
+            f'{args.iters} pretraining iterations per method; random = the '
+            'same encoder at the initialisation its pretraining started '
+            'from, trained and scored the same way', ''
+        ] + markdown_table(self.pretraining, PRETRAIN_COLUMNS) + ['']
+        if self.rows:
+            lines += markdown_table(self.rows, COLUMNS) + ['']
+        lines += self.unmeasured + self.errors
+        return lines + [f'beats random: {wins} of {len(self.rows)}']
+
+
+def measure(args, path: str, cfg: Config, name: str, report: Report,
+            datasets: dict) -> None:
+    """Pretrain one config and run every protocol on it."""
+    print(
+        f'pretraining {name} ({path}) for {args.iters} iterations',
+        file=sys.stderr,
+        flush=True)
+    work_dir = osp.join(args.out_dir, 'work', name)
+    try:
+        result = pretrain(
+            budget_config(cfg, args.iters, args.roots['imagenet'],
+                          osp.join(work_dir, 'pretrain'), args.seed,
+                          args.num_workers))
+        report.pretraining.append(
+            pretrain_row(name, path, cfg, args.iters, result))
+        report.rows += frozen_rows(args, cfg, path, name, result, datasets)
+    except Exception as error:  # the other methods still get measured
+        report.error(path, error)
+        return
+    for protocol in (p for p in args.protocol if p in PROTOCOLS):
+        found = transfer_configs(path, protocol)
+        if not found:
+            report.unmeasured.append(
+                f'not measured: {name} {protocol} (no embedded '
+                f'{PROTOCOLS[protocol].task} config starts from {path})')
+        for transfer_path in found:
+            try:
+                report.rows += transfer_rows(
+                    args, protocol, transfer_path, name, result,
+                    osp.join(work_dir, protocol, config_label(transfer_path)))
+            except Exception as error:
+                report.error(transfer_path, error)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -160,41 +312,18 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f'error: {error}', file=sys.stderr)
         return 1
-    roots = make_embedded_data(args.data)
-    rows: List[dict] = []
-    failed: List[str] = []
-    datasets: dict = {}
+    args.roots = make_embedded_data(args.data)
+    report = Report()
+    datasets: Dict[int, list] = {}
+    names: List[str] = []
     for path, cfg in zip(args.configs, configs):
-        name = method_name(cfg, path, [r['method'] for r in rows])
-        print(
-            f'pretraining {name} ({path}) for {args.iters} iterations',
-            file=sys.stderr,
-            flush=True)
-        try:
-            rows.append(run_one(args, cfg, path, name, roots, datasets))
-        except Exception as error:  # the other methods still get measured
-            print(
-                f'error: {path}: {type(error).__name__}: {error}',
-                file=sys.stderr,
-                flush=True)
-            failed.append(path)
-    if not rows:
-        return 1
-    lines = [
-        f'{args.iters} pretraining iterations per method; k-NN (k='
-        f'{args.knn_k}, cosine, weighted) and linear probe '
-        f'({args.probe_epochs} epochs) on frozen pooled features, fitted on '
-        'the embedded train split, top-1 on its val split; random = the '
-        'same encoder at the initialisation its training started from', ''
-    ]
-    lines += markdown_table(rows, COLUMNS) + [''] + verdicts(rows)
+        names.append(method_name(cfg, path, names))
+        measure(args, path, cfg, names[-1], report, datasets)
+    lines = report.lines(args)
     print('\n'.join(lines))
     write_lines(lines, osp.join(args.out_dir, 'learning_signal.md'))
-    write_csv(rows, CSV_KEYS, osp.join(args.out_dir, 'learning_signal.csv'))
-    if failed:
-        print(
-            f'error: {len(failed)} of {len(configs)} configs failed: ' +
-            ', '.join(failed),
-            file=sys.stderr)
-        return 1
-    return 0
+    write_csv(report.rows, CSV_KEYS,
+              osp.join(args.out_dir, 'learning_signal.csv'))
+    write_csv(report.pretraining, PRETRAIN_CSV,
+              osp.join(args.out_dir, 'pretraining.csv'))
+    return 1 if report.errors else 0
