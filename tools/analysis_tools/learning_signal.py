@@ -1,9 +1,12 @@
 """Learning-signal benchmark: does each method's pretraining beat a random
-encoder?
+encoder, frozen (k-NN, linear probe), after fine-tuning and in transfer
+(Mask R-CNN, UPerNet)?
 
     python tools/analysis_tools/learning_signal.py [CONFIG ...]
-        [--iters 600] [--data data/embedded] [--out-dir DIR]
-        [--knn-k 20] [--probe-epochs 100] [--num-workers N] [--seed 0]
+        [--protocol knn linear finetune det seg] [--iters 600]
+        [--finetune-iters 190] [--det-iters 360] [--seg-iters 240]
+        [--data data/embedded] [--out-dir DIR] [--knn-k 20]
+        [--probe-epochs 100] [--num-workers N] [--seed 0]
 
 The code is :mod:`mixmim_tools.cli.learning_signal`.
 """
