@@ -262,6 +262,16 @@ def test_tool_transfer_protocols(embedded_data, tmp_path, capsys, monkeypatch):
     assert sum(line.startswith(f'error: {broken}') for line in lines) == 2
 
 
+def test_cfg_options_change_every_pretraining_config():
+    args = learning_signal.parse_args([
+        MAE_TINY, DROPPOS_TINY, '--cfg-options',
+        'optim_wrapper.optimizer.lr=0.0005'
+    ])
+    configs = learning_signal.load_configs(args.configs, args.cfg_options)
+    assert [c.optim_wrapper.optimizer.lr for c in configs] == [5e-4, 5e-4]
+    assert configs[1].optim_wrapper.optimizer.type == 'AdamW'  # merged
+
+
 def test_tool_names_a_broken_config(tmp_path, capsys):
     broken = tmp_path / 'broken.py'
     broken.write_text('model = dict(\n')

@@ -7,6 +7,7 @@ encoder, frozen (k-NN, linear probe), after fine-tuning and in transfer
         [--finetune-iters 190] [--det-iters 360] [--seg-iters 240]
         [--data data/embedded] [--out-dir DIR] [--knn-k 20]
         [--probe-epochs 100] [--num-workers N] [--seed 0]
+        [--cfg-options KEY=VALUE ...]
 
 The code is :mod:`mixmim_tools.cli.learning_signal`.
 """

@@ -6,14 +6,16 @@ encoder, frozen, after fine-tuning and in transfer?
         [--finetune-iters 190] [--det-iters 360] [--seg-iters 240]
         [--data data/embedded] [--out-dir DIR] [--knn-k 20]
         [--probe-epochs 100] [--num-workers N] [--seed 0]
+        [--cfg-options KEY=VALUE ...]
 
 Pretrains each config (default: the tiny embedded MixMIM, DropPos, MAE and
 MoBY configs) on the embedded ImageNet-style data for the same number of
 iterations (``--iters``, batch as configured: 32), each with its own
 optimizer and its schedule shape compressed to that budget (600 iterations
-= 33 epochs of the 600 training images). Then compares the pretrained
-encoder with the same encoder at its random initialisation (the weights
-its training started from, saved as ``iter_0.pth``) under each
+= 33 epochs of the 600 training images; ``--cfg-options`` changes every
+pretraining config, to see whether a change helps). Then compares the
+pretrained encoder with the same encoder at its random initialisation (the
+weights its training started from, saved as ``iter_0.pth``) under each
 ``--protocol``:
 
 - ``knn``, ``linear``: weighted k-NN and a linear probe on frozen pooled
@@ -44,7 +46,7 @@ import time
 from typing import Dict, List
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from ..configs import config_label, load_config
 from ..data.embedded import make_embedded_data
@@ -130,6 +132,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='pretraining data loader workers (default: the config\'s)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='overrides of every pretraining config (key=value, as in '
+        'tools/train.py); the transfer configs are left as they are')
     args = parser.parse_args(argv)
     counts = ['iters', 'knn_k', 'probe_epochs'
               ] + [f'{p}_iters' for p in DEFAULT_TRANSFER_ITERS]
@@ -230,13 +239,14 @@ def transfer_rows(args, protocol: str, transfer_path: str, name: str,
     ]
 
 
-def load_configs(paths: List[str]) -> List[Config]:
-    """All configs, loaded before anything is trained; a broken one is a
-    ``ValueError`` naming it."""
+def load_configs(paths: List[str], options: dict) -> List[Config]:
+    """All configs with ``options`` merged in, loaded before anything is
+    trained; a broken one is a ``ValueError`` naming it."""
     configs = []
     for path in paths:
         try:
             configs.append(load_config(path))
+            configs[-1].merge_from_dict(options)
         except Exception as error:
             raise ValueError(f'{path}: cannot load the config: '
                              f'{type(error).__name__}: {error}') from error
@@ -310,7 +320,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        configs = load_configs(args.configs)
+        configs = load_configs(args.configs, args.cfg_options)
     except ValueError as error:
         print(f'error: {error}', file=sys.stderr)
         return 1
