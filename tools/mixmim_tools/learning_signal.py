@@ -251,19 +251,16 @@ def score_features(train: Tuple[Tensor, Tensor],
     return scores
 
 
-def score_encoder(backbone: nn.Module,
-                  train_set: Dataset,
-                  val_set: Dataset,
-                  norm: Normalization,
-                  protocols: Sequence[str] = FROZEN_PROTOCOLS,
-                  k: int = 20,
-                  probe_epochs: int = 100) -> Dict[str, float]:
-    """:func:`score_features` of the frozen ``backbone``'s pooled
-    features."""
+Features = Tuple[Tensor, Tensor]  # (N, C) features, (N, ) labels
+
+
+def encoder_features(backbone: nn.Module, train_set: Dataset, val_set: Dataset,
+                     norm: Normalization) -> Tuple[Features, Features]:
+    """The frozen ``backbone``'s pooled features of both sets, to score
+    with :func:`score_features`."""
     encoder = FeatureEncoder(backbone)
     mean, std, to_rgb = norm
-    features = [
+    train, val = (
         extract_features(encoder, data, mean=mean, std=std, to_rgb=to_rgb)
-        for data in (train_set, val_set)
-    ]
-    return score_features(*features, protocols, k=k, probe_epochs=probe_epochs)
+        for data in (train_set, val_set))
+    return train, val
