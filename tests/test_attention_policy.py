@@ -89,13 +89,13 @@ def test_an_unknown_policy_names_the_variable(monkeypatch):
 
 
 @pytest.mark.parametrize('dtype,grad,expected', [
-    (torch.float32, True, 'sdpa'),
+    (torch.float32, True, 'math'),
+    (torch.float32, False, 'sdpa'),
     (torch.bfloat16, True, 'math'),
     (torch.bfloat16, False, 'sdpa'),
     (torch.float16, True, 'math'),
 ])
-def test_auto_policy_writes_out_only_cpu_low_precision_training(
-        dtype, grad, expected):
+def test_auto_policy_writes_out_only_cpu_training(dtype, grad, expected):
     q = torch.zeros(1, 1, 4, 8, dtype=dtype)
     with torch.set_grad_enabled(grad):
         assert attention_module.backend_for('auto', q) == expected

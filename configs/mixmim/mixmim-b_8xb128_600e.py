@@ -6,3 +6,10 @@ _base_ = [
     '../_base_/schedules/mixmim_pretrain.py',
     '../_base_/default_runtime.py',
 ]
+
+# torch.compile: True (or torch.compile's options as a dict, e.g.
+# dict(mode='max-autotune')) compiles the training forward as one graph
+# (FaultTolerantRunner compiles MixMIMPretrainer.compile_targets with
+# fullgraph=True). Off by default: on a CPU it compiles for minutes and runs
+# no faster (README, Speed); try it on a GPU with --cfg-options compile=True.
+compile = False

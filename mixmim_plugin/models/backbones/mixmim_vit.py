@@ -43,6 +43,9 @@ class MixMIMViT(VisionTransformer):
     policy). mmpretrain's ViT has no gradient checkpointing, so neither has
     this.
     """
+    # the group lengths are data (counts of the mask), so forward_mixed
+    # cannot trace into one static graph (MixMIMPretrainer.compile_targets)
+    static_mixed_shapes = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -92,6 +92,10 @@ class MixMIMDualHead(MAEPretrainHead):
         loss = self.loss_module(rec, target)
         with torch.no_grad():
             err = (rec - target).pow(2).mean(-1)
-            m = mask.bool()
+            m = mask.to(err.dtype)
+            # masked sums, not ``err[mask]``: no data-dependent shape, so
+            # the loss traces into one graph under torch.compile
             return dict(
-                loss=loss, mse_copy1=err[m].mean(), mse_copy2=err[~m].mean())
+                loss=loss,
+                mse_copy1=(err * m).sum() / m.sum(),
+                mse_copy2=(err * (1 - m)).sum() / (1 - m).sum())

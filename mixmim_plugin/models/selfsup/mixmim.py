@@ -96,6 +96,17 @@ class MixMIMPretrainer(BaseSelfSupervisor):
         """Encoder features of unmixed images."""
         return self.backbone(inputs)
 
+    @property
+    def compile_targets(self) -> Tuple[str, ...]:
+        """What :class:`~mixmim_plugin.engine.FaultTolerantRunner` compiles
+        with ``fullgraph=True`` under the config's ``compile`` key: the
+        training forward, which traces into one graph (tests/test_compile.py)
+        unless the backbone's ``forward_mixed`` has data-dependent shapes
+        (``static_mixed_shapes = False``: MixMIM on ViT); then mmengine
+        compiles ``train_step``, breaking the graph where it must."""
+        static = getattr(self.backbone, 'static_mixed_shapes', True)
+        return ('forward_train', ) if static else ()
+
     # ---------------------------------------------------------------- pairing
     @staticmethod
     def partner_index(batch: int, device=None) -> Tensor:

@@ -20,7 +20,10 @@ Two layouts exist:
   ``N0 x N0`` and ``N1 x N1`` with ``N0 + N1 = N``: about half the work and no
   mask at all. It needs every sample to have the same number of tokens per
   source (true for a fixed mask ratio); otherwise the window layout with a
-  mask is used.
+  mask is used. Under ``torch.compile`` the window layout with a mask is
+  used too: the group sizes are data (counts of the mix mask), so the
+  grouped path would cost a graph break and a recompile per mask ratio,
+  while the masked path is one static graph with the same result.
 
 Both layouts take part in attention through one method, ``attend(qkv,
 num_heads, bias, kernel)``: the layout cuts the projected ``qkv`` into its
@@ -263,7 +266,8 @@ def build_layout(hw: Size,
     wh, ww = resolve_window(hw, window)
     Hp, Wp = -(-H // wh) * wh, -(-W // ww) * ww
     is_global = (wh, ww) == (H, W)
-    if groups is not None and is_global and grouped:
+    if (groups is not None and is_global and grouped
+            and not torch.compiler.is_compiling()):
         layout = _group_layout(hw, groups)
         if layout is not None:
             return layout

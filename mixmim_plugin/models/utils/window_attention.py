@@ -146,8 +146,10 @@ class LayoutMSA(nn.Module):
         (accumulate) behind ``table[index]``.
         """
         table, table_window = self.bias_table(tuple(window))
-        index = relative_position_index(tuple(window),
-                                        table_window).to(table.device)
+        # under torch.compile the uncached function: traced, then folded
+        index_of = relative_position_index.__wrapped__ if (
+            torch.compiler.is_compiling()) else relative_position_index
+        index = index_of(tuple(window), table_window).to(table.device)
         if pairs is not None:
             index = index.view(-1)[pairs]
         flat = torch.index_select(table, 0, index.reshape(-1))

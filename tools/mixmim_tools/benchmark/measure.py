@@ -136,6 +136,28 @@ def step_flops(loss_fn: Callable[[], torch.Tensor]) -> int:
     return counter.get_total_flops()
 
 
+def matmul_tflops(device: str,
+                  dtype: torch.dtype,
+                  sizes: Sequence[int] = (2048, 4096),
+                  repeats: int = 3) -> float:
+    """The machine's dense matmul throughput at ``dtype``, TFLOP/s: the best
+    of ``repeats`` square ``n x n @ n x n`` products for each ``n`` in
+    ``sizes`` (after one warm-up each), on the threads torch uses. The
+    reference a step's achieved throughput is a fraction of."""
+    best = 0.
+    for n in sizes:
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        torch.mm(a, b)
+        for _ in range(repeats):
+            synchronize(device)
+            start = time.perf_counter()
+            torch.mm(a, b)
+            synchronize(device)
+            best = max(best, 2 * n**3 / (time.perf_counter() - start) / 1e12)
+    return best
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
