@@ -8,7 +8,7 @@
 #
 # It runs with $PYTHON, else the repository's .venv, else python3; that
 # interpreter needs the stack of tools/setup_env.sh. The code is
-# tools/mixmim_tools/cli/gpu_check.py.
+# tools/mixmim_tools/cli/gpu_check.py (entry: gpu_check.py beside this).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PY="${PYTHON:-}"
@@ -20,4 +20,4 @@ if ! "$PY" -c "import torch, mmengine, mmpretrain, mixmim_tools" >/dev/null 2>&1
        "set it up with 'bash tools/setup_env.sh' or point PYTHON at an interpreter that has them" >&2
   exit 2
 fi
-exec "$PY" -m mixmim_tools.cli.gpu_check "$@"
+exec "$PY" "$ROOT/tools/analysis_tools/gpu_check.py" "$@"
