@@ -1,5 +1,7 @@
 """tools/analysis_tools/benchmark_pretrain.py: its options, the matmul
 reference, the report's ratios, and (slow) one real run of the tool."""
+import os
+import os.path as osp
 from types import SimpleNamespace
 
 import pytest
@@ -8,6 +10,7 @@ from torch import nn
 
 from mixmim_tools.benchmark.measure import matmul_tflops
 from mixmim_tools.cli import benchmark_pretrain, benchmarking
+from mixmim_tools.configs import build_model, load_config, plugin_config
 
 
 @pytest.mark.parametrize('native,expected', [(True, ['fp32', 'bf16']),
@@ -87,3 +90,30 @@ def test_tool_runs_and_writes_its_report(tmp_path, capsys):
     assert '| plugin MixMIM-B | fp32 |' in text
     assert 'matmul throughput (square 2048 and 4096 products): fp32:' in text
     assert text.rstrip().splitlines()[-1].startswith('speedup fp32: ')
+
+
+def test_compiled_contender_helpers(monkeypatch, tmp_path):
+    """--compile's helpers: an empty inductor cache unless one is set, and
+    the eager forward in the masked layout compiled code runs (the same
+    loss; the stages' default restored)."""
+    monkeypatch.delenv('TORCHINDUCTOR_CACHE_DIR', raising=False)
+    benchmark_pretrain.fresh_compile_cache()
+    fresh = os.environ['TORCHINDUCTOR_CACHE_DIR']
+    assert osp.isdir(fresh) and not os.listdir(fresh)
+    monkeypatch.setenv('TORCHINDUCTOR_CACHE_DIR', str(tmp_path))
+    benchmark_pretrain.fresh_compile_cache()
+    assert os.environ['TORCHINDUCTOR_CACHE_DIR'] == str(tmp_path)
+
+    cfg = load_config(
+        plugin_config('mixmim/mixmim-tiny_1xb32_20e_embedded.py'))
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    images = torch.randn(2, 3, 128, 128)
+    masks = model.pair_masks(torch.rand(2, 4, 4) > 0.5)
+    with torch.no_grad():
+        grouped = model.forward_train(images, masks)['loss']
+        with benchmark_pretrain.masked_windows(model.backbone):
+            assert not any(s.grouped for s in model.backbone.layers)
+            masked = model.forward_train(images, masks)['loss']
+    assert all(s.grouped for s in model.backbone.layers)
+    torch.testing.assert_close(masked, grouped, rtol=1e-5, atol=1e-6)

@@ -144,12 +144,15 @@ class FaultTolerantRunner(Runner):
             'train_dataloader.drop_last or another batch size)')
 
     def _maybe_compile(self, target: str) -> None:
+        """Compile the model's ``compile_targets`` (``fullgraph=True``
+        unless the config's ``compile`` dict sets it) instead of mmengine's
+        whole ``train_step``; models without targets get mmengine's."""
         model = self._bare_model()
         names = getattr(model, 'compile_targets', ())
         options = self.cfg.get('compile', False)
         if not options or not names or target != 'train_step':
             return super()._maybe_compile(target)
-        options = dict(fullgraph=True, **({} if options is True else options))
+        options = {'fullgraph': True, **({} if options is True else options)}
         for name in names:
             setattr(model, name,
                     torch.compile(getattr(model, name), **options))
